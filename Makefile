@@ -1,0 +1,50 @@
+# make train: trains a pre-activation ResNet on Fashion-MNIST (offline) and reports test accuracy.
+# make test: the default (fast, offline) test tier, in a virtual environment it makes.
+# make test-slow: the slow tier (full-size keras.applications parity, ResNet-1001/1202).
+# make bench: the benchmarks under bench/, printing tables.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: venv data train test test-slow bench clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package (offline).
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+data:
+	@if [ ! -d $(FASHION_MNIST) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	    (sudo apt-get install -y -q dataset-fashion-mnist || (sudo apt-get update -q && sudo apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
+	  else \
+	    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist'" \
+	         "or pass TRAIN_ARGS=--data_dir=DIR with the four .gz files." >&2; exit 1; \
+	  fi; \
+	fi
+
+TRAIN_ARGS ?=
+train: $(STAMP) data
+	$(PY) train.py --model=ResNet20V2 --dataset=fashion_mnist --recipe=budget --model_dir=runs/resnet20v2_fashion_mnist $(TRAIN_ARGS)
+
+test: $(STAMP) data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/build_and_step.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

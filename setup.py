@@ -1,0 +1,19 @@
+"""keras-resnetv2: ResNet v1/v2 for Keras 3, from one residual unit (arXiv:1603.05027)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-resnetv2",
+    version="0.1.0",
+    description="Keras 3 ResNet v1/v2 builders, the paper's variants and a model zoo.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_resnetv2", "keras_resnetv2.*"]),
+    install_requires=["keras>=3.13.2", "numpy", "h5py"],
+    extras_require={
+        "tf": ["tensorflow>=2.20"],
+        "dev": ["tensorflow-cpu>=2.20", "jax[cpu]", "pytest>=8"],
+    },
+)
