@@ -6,12 +6,14 @@ or a zoo tag of the architecture. Zoo tags come from `zoo/manifest.json` once it
 entries; until then `available_weights` lists only "imagenet" where it applies.
 """
 
+import hashlib
 import os
 
 import keras
 
 from keras_resnetv2.validation import fail
 
+MIRROR_VARIABLE = "KERAS_RESNETV2_MIRROR"
 IMAGENET_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 # MD5 of the hosted files, as keras.applications checks them: (with top, without top).
 IMAGENET_HASHES = {
@@ -55,15 +57,39 @@ def check_weights_argument(weights, arch):
 
 
 def imagenet_file(arch, *, include_top):
-    """Downloads (or finds in `~/.keras/models`) the keras.applications file."""
+    """Downloads (or finds in `$KERAS_HOME/models`) the keras.applications file.
+
+    The environment variable `KERAS_RESNETV2_MIRROR` replaces the base URL, for
+    machines that reach only a mirror. The MD5 is checked on every load; a file that
+    does not match is removed (keras.utils.get_file would leave it in the cache).
+    """
     suffix = "" if include_top else "_notop"
     file_name = f"{arch}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    return keras.utils.get_file(
-        file_name,
-        IMAGENET_BASE_URL + file_name,
-        cache_subdir="models",
-        file_hash=IMAGENET_HASHES[arch][0 if include_top else 1],
+    base_url = os.environ.get(MIRROR_VARIABLE) or IMAGENET_BASE_URL
+    cache_dir = os.environ.get("KERAS_HOME")
+    if cache_dir:
+        # get_file falls back to /tmp/.keras when the folder does not exist yet.
+        os.makedirs(cache_dir, exist_ok=True)
+    path = keras.utils.get_file(
+        file_name, base_url.rstrip("/") + "/" + file_name, cache_subdir="models", cache_dir=cache_dir
     )
+    verify_file(path, IMAGENET_HASHES[arch][0 if include_top else 1], algorithm="md5")
+    return path
+
+
+def verify_file(path, expected, *, algorithm):
+    """Raises (and removes `path`) unless the file's `algorithm` digest is `expected`."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        os.remove(path)
+        raise ValueError(
+            f"The weights file {path} is corrupted or not the expected one: its "
+            f"{algorithm} is {digest.hexdigest()}, expected {expected}. The file was "
+            "removed; loading again downloads it anew."
+        )
 
 
 def resolve_weights(weights, arch, *, include_top):
@@ -76,15 +102,37 @@ def resolve_weights(weights, arch, *, include_top):
 def load_weights(model, path):
     """`model.load_weights(path)`, with an error naming both sides on a mismatch.
 
-    Keras 3 only warns when a `.weights.h5` file lacks some of the model's layers;
-    here any variable left unloaded or any shape mismatch is an error.
+    Keras 3 only warns when a `.weights.h5` file lacks some of the model's layers, so
+    the file's variable shapes are compared with the model's first: a file of another
+    architecture is an error, never a partial load.
     """
+    path = os.fspath(path)
     try:
+        if path.endswith(".weights.h5"):
+            _check_variable_shapes(model, path)
         model.load_weights(path)
-    except (ValueError, KeyError) as error:
+    except (ValueError, KeyError, OSError) as error:
         fail(
             "weights",
             f"The weights file {path} does not fit the architecture of {model.name!r} "
             f"({len(model.weights)} variables): {error}",
-            os.fspath(path),
+            path,
+        )
+
+
+def _check_variable_shapes(model, path):
+    import h5py
+
+    shapes = []
+    with h5py.File(path, "r") as file:
+        file.visititems(
+            lambda name, item: shapes.append(tuple(item.shape))
+            if isinstance(item, h5py.Dataset) and not name.startswith("optimizer")
+            else None
+        )
+    expected = [tuple(w.shape) for w in model.weights]
+    if sorted(shapes) != sorted(expected):
+        raise ValueError(
+            f"the file holds {len(shapes)} variables, the model has {len(expected)}, "
+            "and their shapes differ."
         )
