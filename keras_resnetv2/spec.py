@@ -375,7 +375,7 @@ def _cifar_units_per_stage(depth, block):
 def _check_fields(fields):
     names = [f.name for f in dataclasses.fields(ResNetSpec)]
     for name in fields:
-        check_choice("ResNetSpec field", name, names)
+        check_choice("option", name, names)
 
 
 def _is_positive_int(value):

@@ -20,7 +20,8 @@ def check_choice(argument, value, choices):
         return value
     hint = ""
     if isinstance(value, str):
-        close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+        names = [str(c) for c in choices]
+        close = difflib.get_close_matches(value, names, n=1) or [n for n in names if value in n]
         if close:
             hint = f" Did you mean {close[0]!r}?"
     raise ValueError(
