@@ -134,7 +134,7 @@ def residual_unit(x, spec, *, width, stride, name):
         )
 
     if not project:
-        shortcut, branch = _apply_shortcut_variant(x, shortcut, branch, spec, name)
+        shortcut, branch = _apply_shortcut_variant(x, shortcut, branch, spec, stride, name)
     add_name = f"{name}_add" if order.after_addition else f"{name}_out"
     y = layers.Add(name=add_name)([shortcut, branch])
     return activate(y, spec, order.after_addition, name=f"{name}_add", last_name=f"{name}_out")
@@ -153,8 +153,12 @@ def _projection(x, spec, channels_out, stride, with_bn, name):
     return layers.Concatenate(axis=channel_axis(), name=f"{name}_0_pad")([x] + [zeros] * (copies - 1))
 
 
-def _apply_shortcut_variant(x, shortcut, branch, spec, name):
-    """Fig. 2 of the paper: returns the (shortcut, branch) pair to add."""
+def _apply_shortcut_variant(x, shortcut, branch, spec, stride, name):
+    """Fig. 2 of the paper: returns the (shortcut, branch) pair to add.
+
+    In a strided unit that keeps its channels (keras' v2 layout), the gate is strided
+    like the subsampled shortcut it scales.
+    """
     if spec.shortcut == "constant_scaling":
         shortcut = layers.Rescaling(spec.shortcut_scale, name=f"{name}_0_scale")(shortcut)
         if spec.scale_branch:
@@ -163,6 +167,7 @@ def _apply_shortcut_variant(x, shortcut, branch, spec, name):
         gate = layers.Conv2D(
             shortcut.shape[channel_axis()],
             1,
+            strides=stride,
             activation="sigmoid",
             kernel_initializer=kernel_initializer(spec),
             bias_initializer=keras.initializers.Constant(spec.gate_bias),

@@ -49,6 +49,19 @@ def test_layouts_build_and_reload(layout, block, tmp_path):
     np.testing.assert_array_equal(model.predict_on_batch(x), keras.models.load_model(path).predict_on_batch(x))
 
 
+@pytest.mark.parametrize("shortcut", SHORTCUTS)
+def test_shortcuts_on_strided_units_that_keep_their_channels(shortcut):
+    """keras' v2 layout strides the last unit of a stage, whose shortcut subsamples."""
+    spec = ResNetSpec.from_depth(20, block="bottleneck", layout="keras", shortcut=shortcut)
+    assert spec.stride_placement == "last" and spec.stage_units == (2, 2, 2)
+    model = ResNet(spec, input_shape=(16, 16, 3), classes=4)
+    assert model.get_layer("conv2_block1_out").output.shape[1:3] == (16, 16)
+    assert model.get_layer("conv2_block2_out").output.shape[1:3] == (8, 8)
+    shortcut_layer = "conv2_block2_0_conv" if shortcut == "conv1x1" else "conv2_block2_0_pool"
+    assert model.get_layer(shortcut_layer).output.shape[1:3] == (8, 8)
+    assert model.predict_on_batch(images((2, 16, 16, 3))).shape == (2, 4)
+
+
 def test_every_trainable_weight_receives_a_gradient():
     import tensorflow as tf
 
