@@ -14,6 +14,10 @@ setup(
     install_requires=["keras>=3.13.2", "numpy", "h5py"],
     extras_require={
         "tf": ["tensorflow>=2.20"],
-        "dev": ["tensorflow-cpu>=2.20", "jax[cpu]", "pytest>=8"],
+        # train.py / keras_resnetv2.training: flags, TensorBoard logs, the curves plot.
+        "train": ["tensorflow>=2.20", "absl-py", "tensorboard", "matplotlib"],
+        # CIFAR and ImageNet through tensorflow-datasets (Fashion-MNIST needs none).
+        "data": ["tensorflow-datasets"],
+        "dev": ["tensorflow-cpu>=2.20", "jax[cpu]", "pytest>=8", "absl-py", "tensorboard", "matplotlib"],
     },
 )

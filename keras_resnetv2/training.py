@@ -28,7 +28,8 @@ Recipes (`RECIPES`), with departures from arXiv:1603.05027's CIFAR recipe:
 * `budget`: for short runs: SGD with Nesterov momentum 0.9, weight decay 1e-4 (5e-4
   is common on CIFAR but over-regularizes a few epochs), batch 128, learning rate 0.1
   reached by a linear warm-up over 400 iterations, then cosine decay to 0 over a
-  fixed number of epochs (`BUDGET_EPOCHS`).
+  fixed number of epochs (`BUDGET_EPOCHS` = 4: ResNet-20V2 reaches 91.8% Fashion-MNIST
+  test accuracy in about 11.5 minutes on 2 CPU cores, `make train`).
 
 Both scale the learning rate (and the warm-up rate) linearly with the global batch:
 `lr = learning_rate * batch_size / 128` (Goyal et al. 2017).
@@ -123,6 +124,8 @@ class TrainConfig:
         jit_compile: XLA-compile the train step.
         steps_per_execution: train steps per `tf.function` call.
         order, shortcut: override the architecture's activation order / shortcut.
+        spec_options: overrides of any other `ResNetSpec` field, e.g.
+            `{"stage_widths": [4, 8, 16]}` for a tiny net in a quick test.
         verbose: `model.fit` verbosity: "auto", 0, 1 (progress bar) or 2.
     """
 
@@ -149,6 +152,7 @@ class TrainConfig:
     steps_per_execution: int = 1
     order: Optional[str] = None
     shortcut: Optional[str] = None
+    spec_options: dict = dataclasses.field(default_factory=dict)
     verbose: object = "auto"
 
     def __post_init__(self):
@@ -183,16 +187,29 @@ class TrainConfig:
             fail("model_dir", "`model_dir` must be a non-empty path.", self.model_dir)
         self.model_dir = os.fspath(self.model_dir)
         if self.nesterov and self.momentum == 0.0:
-            fail("nesterov", "Nesterov momentum needs `momentum` > 0 (momentum=0.0 was given).", self.nesterov)
+            fail(
+                "nesterov",
+                "Nesterov momentum (the `budget` recipe's default) needs `momentum` > 0; "
+                "set nesterov=False (--nonesterov) for plain SGD.",
+                self.nesterov,
+            )
+        if not isinstance(self.spec_options, dict):
+            fail("spec_options", "`spec_options` must be a dict of `ResNetSpec` fields.", self.spec_options)
+        for name in ("order", "shortcut"):
+            if getattr(self, name) is not None and name in self.spec_options:
+                fail(
+                    "spec_options",
+                    f"`{name}` is given twice, as `{name}={getattr(self, name)!r}` and in "
+                    "`spec_options`; give it once.",
+                    self.spec_options,
+                )
+        keras_resnetv2.get_variant(self.model).spec(**self.spec_overrides())  # validates
 
     def resolved(self):
         """A copy with every `None` hyperparameter replaced by the recipe's default."""
         defaults = RECIPE_DEFAULTS[self.recipe]
         changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
-        resolved = dataclasses.replace(self, **changes)
-        if resolved.nesterov and resolved.momentum == 0.0:
-            fail("nesterov", f"Recipe {self.recipe!r} uses Nesterov momentum, which needs `momentum` > 0.", resolved.nesterov)
-        return resolved
+        return dataclasses.replace(self, **changes)  # validated again
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -205,7 +222,10 @@ class TrainConfig:
         return cls(**fields)
 
     def spec_overrides(self):
-        return {k: v for k, v in (("order", self.order), ("shortcut", self.shortcut)) if v is not None}
+        """The `ResNetSpec` fields this run overrides in the named architecture."""
+        overrides = dict(self.spec_options)
+        overrides.update({k: v for k, v in (("order", self.order), ("shortcut", self.shortcut)) if v is not None})
+        return overrides
 
 
 def _check_int(name, value, *, minimum, optional=False):
@@ -533,10 +553,11 @@ def restore_backup(model, backup_dir, identity):
 
 
 def _identity(config):
+    """The config fields a resumed run must share with the killed one, as JSON values."""
     fields = config.to_dict()
     for name in RESUMABLE_CHANGES:
         fields.pop(name)
-    return fields
+    return json.loads(json.dumps(fields))
 
 
 # ---------------------------------------------------------------------------
@@ -616,6 +637,7 @@ def plot_curves(history, path):
     """Writes a PNG of loss and accuracy per epoch (train, and validation if any)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(10, 4), dpi=100)
     FigureCanvasAgg(figure)
@@ -627,6 +649,7 @@ def plot_curves(history, path):
             if any(v is not None for v in values):
                 axes.plot(epochs, values, marker="o", label=label)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
         axes.legend()

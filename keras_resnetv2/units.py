@@ -103,7 +103,7 @@ def residual_unit(x, spec, *, width, stride, name):
     activated = activate(x, spec, order.preactivation, name=f"{name}_preact")
     project = channels_in != channels_out or spec.shortcut == "conv1x1"
     if project:
-        shortcut = _projection(activated, spec, channels_out, stride, branch_has_bn, name)
+        shortcut = _projection(activated, spec, channels_out, stride, name, with_bn=branch_has_bn)
     elif stride > 1:
         shortcut = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
     else:
@@ -140,7 +140,7 @@ def residual_unit(x, spec, *, width, stride, name):
     return activate(y, spec, order.after_addition, name=f"{name}_add", last_name=f"{name}_out")
 
 
-def _projection(x, spec, channels_out, stride, with_bn, name):
+def _projection(x, spec, channels_out, stride, name, *, with_bn):
     if spec.projection == "conv" or spec.shortcut == "conv1x1":
         shortcut = conv(x, spec, channels_out, 1, strides=stride, normalized=with_bn, name=f"{name}_0")
         return activate(shortcut, spec, ("bn",) if with_bn else (), name=f"{name}_0")

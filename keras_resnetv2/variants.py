@@ -74,7 +74,8 @@ VARIANTS = _variants()
 
 def get_variant(name):
     """The `Variant` named `name` (case-insensitive: "ResNet20V2" or "resnet20v2")."""
-    return VARIANTS[check_choice("model", str(name).lower(), VARIANTS)]
+    variant = VARIANTS.get(str(name).lower())
+    return variant or VARIANTS[check_choice("model", name, list_models()).lower()]
 
 
 def list_models():

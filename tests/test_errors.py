@@ -108,7 +108,7 @@ def test_weights_of_another_architecture(other, tmp_path):
 
 
 def test_unknown_model_name_suggests_one():
-    with raises(r"`model` must be one of .*Did you mean 'resnet20v2'.*model='resnet20v3'"):
+    with raises(r"`model` must be one of \['ResNet50', .*Did you mean 'ResNet20V2'.*model='ResNet20V3'"):
         keras_resnetv2.build("ResNet20V3")
 
 

@@ -1,0 +1,62 @@
+"""Shared fixtures of the data and training tests."""
+
+import os
+import sys
+
+import pytest
+
+from keras_resnetv2 import data
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A depth-8 pre-activation net (one unit per stage, stem and widths 4/4/8/16): trains at
+# thousands of images per second on a CPU, enough to exercise the whole loop.
+TINY_SPEC_OPTIONS = {"stage_units": [1, 1, 1], "stage_widths": [4, 8, 16], "stem_width": 4}
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir():
+    """The Debian package's Fashion-MNIST folder; skips when it is not installed."""
+    missing = [
+        stem for stem in data.FASHION_MNIST_SHA256
+        if not os.path.isfile(os.path.join(data.FASHION_MNIST_DIR, stem + ".gz"))
+    ]
+    if missing:
+        pytest.skip(f"Fashion-MNIST missing ({missing}): `sudo apt-get install {data.FASHION_MNIST_PACKAGE}`.")
+    return data.FASHION_MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_mnist(fashion_mnist_dir):
+    """Fashion-MNIST loaded once, with a 10% validation split."""
+    return data.load("fashion_mnist", validation_split=0.1)
+
+
+@pytest.fixture
+def fashion_mnist_copy(fashion_mnist_dir, tmp_path):
+    """A folder of links to the four IDX files, to replace one of them in a test."""
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    for stem in data.FASHION_MNIST_SHA256:
+        os.symlink(os.path.join(fashion_mnist_dir, stem + ".gz"), folder / (stem + ".gz"))
+    return folder
+
+
+@pytest.fixture
+def tiny_train_args(fashion_mnist_dir):
+    """`train.py` flags of a tiny, quick run (add --model_dir, --epochs...)."""
+    import json
+
+    return [
+        sys.executable, os.path.join(REPO_ROOT, "train.py"),
+        "--model=ResNet20V2", "--dataset=fashion_mnist",
+        f"--spec_options={json.dumps(TINY_SPEC_OPTIONS)}",
+        "--batch_size=32", "--warmup_steps=2", "--verbose=2",
+    ]
+
+
+@pytest.fixture
+def subprocess_env():
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
