@@ -3,6 +3,11 @@
     python train.py --model=ResNet20V2 --dataset=fashion_mnist --recipe=budget \
         --model_dir=runs/resnet20v2_fashion_mnist
 
+Your own images, one subfolder per class (all of one size; see
+`keras_resnetv2.image_folder`):
+
+    python train.py --dataset=folder --data_dir=path/to/images --model_dir=runs/mine
+
 Flags left unset take the recipe's defaults (`keras_resnetv2.training.RECIPE_DEFAULTS`).
 Rerunning a killed command resumes it from its last completed epoch. Everything here
 is a thin front end of `keras_resnetv2.training.run`.
@@ -26,7 +31,8 @@ flags.DEFINE_enum("model", _DEFAULTS.model, list_models(), "Architecture.", case
 flags.DEFINE_enum("dataset", _DEFAULTS.dataset, data.list_datasets(), "Dataset.")
 flags.DEFINE_string(
     "data_dir", None,
-    "Folder of the dataset's files (Fashion-MNIST: the four IDX files; others: TFDS's data dir).",
+    "Folder of the dataset's files (fashion_mnist: the four IDX files; folder: class subfolders of "
+    "images, or train/ and test/ folders of them; others: TFDS's data dir).",
 )
 flags.DEFINE_string("model_dir", None, "Folder of the artifacts and backup (default runs/{model}_{dataset}).")
 flags.DEFINE_enum("recipe", _DEFAULTS.recipe, training.RECIPES, "Training recipe.")

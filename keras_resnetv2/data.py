@@ -16,6 +16,8 @@ Sources:
   read into memory; `data_dir` is TFDS's data directory.
 * `imagenet2012`: tensorflow-datasets with the manually downloaded archives in
   `data_dir/downloads/manual`; too large for memory, so it streams (`stream_imagenet`).
+* `folder`: a user's own images in `data_dir`, one subfolder per class (the sorted
+  subfolder names are the label names), read with Pillow; see `image_folder.load`.
 
 Augmentation is the paper's (Sec. 4.2 of arXiv:1512.03385, used unchanged by
 arXiv:1603.05027): zero-pad 4 pixels, random crop back to the input size, random
@@ -40,6 +42,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from keras_resnetv2 import image_folder
 from keras_resnetv2.validation import check_choice, fail
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -54,6 +57,8 @@ FASHION_MNIST_SHA256 = {
 # The validation split is drawn with this fixed seed, so that runs with different
 # training seeds are compared on the same held-out images.
 VALIDATION_SPLIT_SEED = 1603
+# The dataset read from a folder of class subfolders of images (`image_folder.load`).
+FOLDER = "folder"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +149,23 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def list_datasets():
     """The dataset names `load` accepts."""
-    return list(DATASETS)
+    return [*DATASETS, FOLDER]
 
 
 def get_info(name):
-    """The `DatasetInfo` of `name`, or a `ValueError` listing the valid names."""
-    return DATASETS[check_choice("dataset", name, DATASETS)]
+    """The `DatasetInfo` of `name`, or a `ValueError` listing the valid names.
+
+    The `folder` dataset's metadata comes from its files: `load(FOLDER, data_dir=...).info`.
+    """
+    check_choice("dataset", name, list_datasets())
+    if name == FOLDER:
+        fail(
+            "dataset",
+            f"The {FOLDER!r} dataset's classes and image shape come from its files; "
+            f"read them with `load({FOLDER!r}, data_dir=PATH).info`.",
+            name,
+        )
+    return DATASETS[name]
 
 
 @dataclasses.dataclass
@@ -178,9 +194,10 @@ def load(name, *, data_dir=None, validation_split=0.0, train_subset=None):
 
     Args:
         name: one of `list_datasets()` except streaming ones (`imagenet2012`).
-        data_dir: folder with the source files (Fashion-MNIST's IDX files; TFDS's
-            data directory for the others). Default: the Debian package's folder for
-            Fashion-MNIST, TFDS's default otherwise.
+        data_dir: folder with the source files (Fashion-MNIST's IDX files; the image
+            folder of `folder`, required; TFDS's data directory for the others).
+            Default: the Debian package's folder for Fashion-MNIST, TFDS's default
+            otherwise.
         validation_split: fraction in [0, 1) of the training images held out as a
             validation set (e.g. 0.1 is the paper's 45k/5k CIFAR split), drawn with
             the fixed seed `VALIDATION_SPLIT_SEED`.
@@ -190,8 +207,8 @@ def load(name, *, data_dir=None, validation_split=0.0, train_subset=None):
     Returns:
         An `ImageDataset`.
     """
-    info = get_info(name)
-    if info.streaming:
+    info = None if name == FOLDER else get_info(name)
+    if info is not None and info.streaming:
         fail(
             "dataset",
             f"Dataset {name!r} does not fit in memory; use `stream_imagenet` "
@@ -207,7 +224,9 @@ def load(name, *, data_dir=None, validation_split=0.0, train_subset=None):
     ):
         fail("train_subset", "`train_subset` must be None or a positive integer.", train_subset)
 
-    if name == "fashion_mnist":
+    if name == FOLDER:
+        info, (x_train, y_train), (x_test, y_test), checksums = _load_image_folder(data_dir)
+    elif name == "fashion_mnist":
         (x_train, y_train), (x_test, y_test), checksums = _load_fashion_mnist(data_dir)
     else:
         (x_train, y_train), (x_test, y_test), checksums = _load_tfds_in_memory(name, data_dir)
@@ -350,6 +369,24 @@ def parse_idx(raw, path="<bytes>"):
     if len(raw) != header + int(np.prod(shape)):
         raise ValueError(f"{path}: IDX header says shape {shape}, but the file has {len(raw) - header} data bytes.")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+# ---------------------------------------------------------------------------
+# A folder of class subfolders of images.
+
+
+def _load_image_folder(data_dir):
+    folder = image_folder.load(data_dir, test_split_seed=VALIDATION_SPLIT_SEED + 2)
+    info = DatasetInfo(
+        name=FOLDER,
+        num_classes=len(folder.label_names),
+        label_names=folder.label_names,
+        input_shape=folder.train[0].shape[1:],
+        flip=True,
+        pad=4,
+        source=f"image folder {folder.path}",
+    )
+    return info, folder.train, folder.test, {FOLDER: folder.sha256}
 
 
 # ---------------------------------------------------------------------------

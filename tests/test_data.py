@@ -17,7 +17,7 @@ from keras_resnetv2 import data
 
 
 def test_dataset_names_and_metadata():
-    assert set(data.list_datasets()) == {"fashion_mnist", "cifar10", "cifar100", "imagenet2012"}
+    assert set(data.list_datasets()) == {"fashion_mnist", "cifar10", "cifar100", "imagenet2012", "folder"}
     info = data.get_info("fashion_mnist")
     assert info.num_classes == 10 and len(info.label_names) == 10
     assert info.label_names[0] == "T-shirt/top" and info.label_names[9] == "Ankle boot"
@@ -168,6 +168,99 @@ def test_parse_idx_rejects_bad_headers():
         data.parse_idx(b"\x00\x00\x0d\x01" + bytes(8))
     with pytest.raises(ValueError, match=r"shape \(5,\), but the file has 3 data bytes"):
         data.parse_idx(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + bytes(3))
+
+
+# ---------------------------------------------------------------------------
+# A folder of class subfolders of images.
+
+
+def _write_images(folder, counts, *, size=(6, 5), mode="RGB", start=0):
+    """`counts[class]` PNGs per class; image k's pixels all equal `start + k`."""
+    from PIL import Image
+
+    k = start
+    for name, count in counts.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.new(mode, size, k if mode == "L" else (k, k, k)).save(folder / name / f"{i:03d}.png")
+            k += 1
+    return k
+
+
+def test_folder_of_class_subfolders_holds_out_a_fixed_test_split(tmp_path):
+    _write_images(tmp_path, {"cat": 6, "dog": 4})
+    (tmp_path / "cat" / "notes.txt").write_text("not an image")
+    (tmp_path / "dog" / ".hidden.png").write_bytes(b"")
+    ds = data.load("folder", data_dir=tmp_path)
+    assert ds.info.name == "folder" and ds.info.label_names == ("cat", "dog") and ds.info.num_classes == 2
+    assert ds.info.input_shape == (5, 6, 3)  # height, width, channels
+    (x_train, y_train), (x_test, y_test) = ds.train, ds.test
+    assert x_train.shape == (8, 5, 6, 3) and x_test.shape == (2, 5, 6, 3) and x_train.dtype == np.uint8
+    assert y_train.dtype == np.int64
+    # Every image exactly once, with its class's label (images 0-5 are cats).
+    values = np.concatenate([x_train[:, 0, 0, 0], x_test[:, 0, 0, 0]])
+    labels = np.concatenate([y_train, y_test])
+    assert sorted(values) == list(range(10))
+    np.testing.assert_array_equal(labels, (values >= 6).astype(np.int64))
+    again = data.load("folder", data_dir=tmp_path)
+    np.testing.assert_array_equal(again.test[0], x_test)  # a fixed split
+    assert ds.checksums == again.checksums and len(ds.checksums["folder"]) == 64
+    assert ds.mean[0] == pytest.approx(np.mean(x_train) / 255.0)
+
+
+def test_folder_with_train_and_test_subfolders(tmp_path):
+    end = _write_images(tmp_path / "train", {"a": 3, "b": 2}, mode="L")
+    _write_images(tmp_path / "test", {"a": 1, "b": 1}, mode="L", start=end)
+    ds = data.load("folder", data_dir=tmp_path, validation_split=0.2)
+    assert ds.info.input_shape == (5, 6, 1)  # grayscale stays one channel
+    assert len(ds.train[0]) == 4 and len(ds.validation[0]) == 1
+    np.testing.assert_array_equal(ds.test[0][:, 0, 0, 0], [5, 6])
+    np.testing.assert_array_equal(ds.test[1], [0, 1])
+
+
+def test_folder_mixes_grayscale_and_color_as_rgb(tmp_path):
+    _write_images(tmp_path, {"a": 3}, mode="L")
+    _write_images(tmp_path, {"b": 2}, mode="RGBA", start=3)
+    ds = data.load("folder", data_dir=tmp_path)
+    assert ds.info.input_shape == (5, 6, 3)
+
+
+def test_folder_errors_name_the_problem(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=rf"does not exist.*Received: data_dir={re.escape(repr(missing))}$"):
+        data.load("folder", data_dir=missing)
+    with pytest.raises(ValueError, match=r"reads `data_dir` \(--data_dir\).*Received: data_dir=None$"):
+        data.load("folder")
+    with pytest.raises(ValueError, match=r"has no class subfolders"):
+        data.load("folder", data_dir=tmp_path)
+    (tmp_path / "empty").mkdir()
+    _write_images(tmp_path, {"full": 4})
+    with pytest.raises(ValueError, match=r"class folder .*empty has no images \(files ending in \.bmp"):
+        data.load("folder", data_dir=tmp_path)
+    (tmp_path / "empty").rmdir()
+    _write_images(tmp_path, {"big": 1}, size=(7, 5))
+    with pytest.raises(ValueError) as e:
+        data.load("folder", data_dir=tmp_path)
+    assert "All images must have the same size (they are not resized)" in str(e.value)
+    assert "4 of the 5 are 6x5 (width x height, e.g. " in str(e.value) and "big/000.png is 7x5;" in str(e.value)
+    assert str(e.value).endswith(f"Received: data_dir={str(tmp_path)!r}")
+    (tmp_path / "big" / "000.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ValueError, match=r"big/000.png is not a readable image"):
+        data.load("folder", data_dir=tmp_path)
+
+
+def test_folder_split_layout_errors(tmp_path):
+    _write_images(tmp_path / "train", {"a": 2, "b": 2})
+    with pytest.raises(FileNotFoundError, match=r"has a train/ folder but no test/ folder"):
+        data.load("folder", data_dir=tmp_path)
+    _write_images(tmp_path / "test", {"a": 1, "c": 1})
+    with pytest.raises(ValueError, match=r"only in train/: \['b'\], only in test/: \['c'\]"):
+        data.load("folder", data_dir=tmp_path)
+
+
+def test_folder_metadata_comes_from_the_files():
+    with pytest.raises(ValueError, match=r"come from its files.*Received: dataset='folder'"):
+        data.get_info("folder")
 
 
 # ---------------------------------------------------------------------------

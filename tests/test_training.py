@@ -15,7 +15,7 @@ import pytest
 
 import keras_resnetv2
 from keras_resnetv2 import training
-from keras_resnetv2.training import TrainConfig
+from keras_resnetv2.training import TrainConfig, artifacts, backup, distribution, recipes
 
 from conftest import REPO_ROOT, TINY_SPEC_OPTIONS
 
@@ -66,6 +66,8 @@ def test_config_rejects_contradictions():
         TrainConfig(order="original", spec_options={"order": "full_preactivation"})
     with pytest.raises(ValueError, match=r"Did you mean 'stage_widths'\?.*='widths'"):
         TrainConfig(spec_options={"widths": [1, 2, 3]})
+    with pytest.raises(ValueError, match=r"dataset='folder' reads its images from `data_dir`.*Received: data_dir=None$"):
+        TrainConfig(dataset="folder")
     TrainConfig(momentum=0.0, nesterov=False, recipe="budget").resolved()  # consistent
 
 
@@ -94,7 +96,7 @@ def _rates(schedule, steps):
 
 def test_paper_schedule_warmup_and_steps():
     config = TrainConfig(recipe="paper").resolved()
-    schedule, description = training.learning_rate_schedule(config, 64000)
+    schedule, description = recipes.learning_rate_schedule(config, 64000)
     assert description["boundaries"] == [400, 32000, 48000]
     np.testing.assert_allclose(
         _rates(schedule, [0, 399, 401, 31999, 32001, 47999, 48001, 63999]),
@@ -102,18 +104,18 @@ def test_paper_schedule_warmup_and_steps():
         rtol=1e-6,
     )
     # Linear scaling with the global batch, warm-up rate included.
-    doubled, _ = training.learning_rate_schedule(TrainConfig(recipe="paper", batch_size=256).resolved(), 32000)
+    doubled, _ = recipes.learning_rate_schedule(TrainConfig(recipe="paper", batch_size=256).resolved(), 32000)
     np.testing.assert_allclose(_rates(doubled, [0, 1000, 16001, 24001]), [0.02, 0.2, 0.02, 0.002], rtol=1e-6)
 
 
 def test_budget_schedule_warmup_then_cosine():
     config = TrainConfig(recipe="budget", warmup_steps=100).resolved()
-    schedule, _ = training.learning_rate_schedule(config, 1100)
+    schedule, _ = recipes.learning_rate_schedule(config, 1100)
     start, mid_warmup, peak, middle, end = _rates(schedule, [0, 50, 100, 600, 1100])
     assert start == 0.0 and mid_warmup == pytest.approx(0.05) and peak == pytest.approx(0.1)
     assert middle == pytest.approx(0.05, rel=1e-4) and end == pytest.approx(0.0, abs=1e-7)
     with pytest.raises(ValueError, match=r"less than the run's 1100 training steps.*Received: warmup_steps=1100"):
-        training.learning_rate_schedule(TrainConfig(warmup_steps=1100).resolved(), 1100)
+        recipes.learning_rate_schedule(TrainConfig(warmup_steps=1100).resolved(), 1100)
 
 
 def test_weight_decay_is_a_coupled_l2_penalty_on_kernels():
@@ -129,9 +131,9 @@ def test_weight_decay_is_a_coupled_l2_penalty_on_kernels():
 
 
 def test_global_batch_must_split_across_replicas():
-    training.check_global_batch(128, 2)
+    distribution.check_global_batch(128, 2)
     with pytest.raises(ValueError, match=r"divisible by the 3 replicas.*Received: batch_size=128"):
-        training.check_global_batch(128, 3)
+        distribution.check_global_batch(128, 3)
 
 
 # ---------------------------------------------------------------------------
@@ -140,17 +142,17 @@ def test_global_batch_must_split_across_replicas():
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
     path = tmp_path / "metrics.json"
-    training.atomic_write_text(str(path), "one")
-    training.atomic_write_text(str(path), "two")
+    artifacts.atomic_write_text(str(path), "one")
+    artifacts.atomic_write_text(str(path), "two")
     assert path.read_text() == "two" and os.listdir(tmp_path) == ["metrics.json"]
 
 
 def test_truncate_csv_log_keeps_completed_epochs(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
-    training.truncate_csv_log(str(path), 2)
+    artifacts.truncate_csv_log(str(path), 2)
     assert path.read_text() == "epoch,loss\n0,2.0\n1,1.5\n"
-    training.truncate_csv_log(str(path), 0)
+    artifacts.truncate_csv_log(str(path), 0)
     assert not path.exists()
 
 
@@ -171,23 +173,23 @@ def test_unwritable_model_dir_fails_before_loading_data(tmp_path, monkeypatch):
 
 def test_diverging_loss_stops_with_the_last_good_backup(tmp_path):
     """StopOnNaN raises; EpochBackup keeps the last finite epoch's state."""
-    backup = str(tmp_path / "backup")
+    backup_dir = str(tmp_path / "backup")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
     history = []
     callbacks = [
-        training.StopOnNaN(backup, 0.1),
-        training.EpochBackup(backup, history=history, identity={"seed": 0}),
+        backup.StopOnNaN(backup_dir, 0.1),
+        backup.EpochBackup(backup_dir, history=history, identity={"seed": 0}),
     ]
     x = np.ones((8, 2), np.float32)
     model.fit(x, np.ones((8, 1)), epochs=1, batch_size=4, callbacks=callbacks, verbose=0)
     with pytest.raises(training.TrainingDiverged) as e:
         model.fit(x, np.full((8, 1), np.nan), epochs=3, initial_epoch=1, batch_size=4, callbacks=callbacks, verbose=0)
     assert "the loss is nan at epoch 2, step 1" in str(e.value)
-    assert f"The last good backup (epoch 1) is kept in {backup}" in str(e.value)
+    assert f"The last good backup (epoch 1) is kept in {backup_dir}" in str(e.value)
     assert str(e.value).endswith("Received: learning_rate=0.1")
-    assert training.read_backup_state(backup)["epoch"] == 1
-    assert sorted(os.listdir(backup)) == ["epoch-0001.weights.h5", "state.json"]
+    assert backup.read_backup_state(backup_dir)["epoch"] == 1
+    assert sorted(os.listdir(backup_dir)) == ["epoch-0001.weights.h5", "state.json"]
     assert [h["epoch"] for h in history] == [1]
 
 
@@ -221,6 +223,7 @@ def test_one_epoch_run_writes_every_artifact(fashion_mnist_dir, tmp_path, capsys
     assert record["epoch"] == 1
     assert {"loss", "accuracy", "cross_entropy", "val_loss", "val_accuracy"} <= set(record)
     assert record["loss"] > record["cross_entropy"] > 0  # the penalty is in `loss` only
+    assert 0 < record["epoch_time_s"] < result.wall_time
 
     config = json.loads((model_dir / "config.json").read_text())
     spec = keras_resnetv2.get_variant("ResNet20V2").spec(**TINY_SPEC_OPTIONS)
@@ -243,11 +246,38 @@ def test_one_epoch_run_writes_every_artifact(fashion_mnist_dir, tmp_path, capsys
     assert len((model_dir / "log.csv").read_text().splitlines()) == 2
 
 
+def _write_two_class_folder(folder, *, count):
+    """`count` 12x12 RGB PNGs per class: dark noise ("circle") and bright noise ("square")."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(["circle", "square"]):
+        (folder / name).mkdir(parents=True)
+        for i in range(count):
+            pixels = rng.integers(0, 100, (12, 12, 3)) + 100 * label
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / name / f"{i}.png")
+
+
+def test_run_on_a_folder_of_images(tmp_path):
+    """A user's own images: label names and shape from the folder, in config.json."""
+    _write_two_class_folder(tmp_path / "images", count=20)
+    model_dir = tmp_path / "run"
+    result = training.run(_tiny_config(
+        model_dir, dataset="folder", data_dir=str(tmp_path / "images"), train_subset=None, batch_size=8,
+    ))
+    assert result.epochs == 1 and 0.0 <= result.test_accuracy <= 1.0
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["dataset"]["label_names"] == ["circle", "square"] and config["input_shape"] == [12, 12, 3]
+    assert config["dataset"]["train_examples"] == 32 and config["dataset"]["test_examples"] == 8
+    assert list(config["dataset"]["checksums_sha256"]) == ["folder"]
+    assert result.model.output_shape == (None, 2)
+
+
 def test_resume_refuses_a_backup_of_another_run(fashion_mnist_dir, tmp_path):
-    backup = tmp_path / "run" / "backup"
-    backup.mkdir(parents=True)
-    other = training._identity(_tiny_config(tmp_path / "run", seed=5).resolved())
-    (backup / "state.json").write_text(json.dumps({"epoch": 1, "weights": "x", "history": [], "config": other}))
+    backup_dir = tmp_path / "run" / "backup"
+    backup_dir.mkdir(parents=True)
+    other = backup.identity_of(_tiny_config(tmp_path / "run", seed=5).resolved())
+    (backup_dir / "state.json").write_text(json.dumps({"epoch": 1, "weights": "x", "history": [], "config": other}))
     with pytest.raises(ValueError, match=r"different config \(seed: 5 -> 0\).*--model_dir"):
         training.run(_tiny_config(tmp_path / "run"))
 
@@ -308,13 +338,65 @@ def test_bad_flags_fail_with_choices(tiny_train_args, subprocess_env, tmp_path):
         env=subprocess_env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1
-    assert "flag --dataset=mnist: value should be one of <fashion_mnist|cifar10|cifar100|imagenet2012>" in result.stderr
+    assert "flag --dataset=mnist: value should be one of <fashion_mnist|cifar10|cifar100|imagenet2012|folder>" in result.stderr
     result = subprocess.run(
         tiny_train_args + ["--spec_options=[1]", f"--model_dir={tmp_path}"],
         env=subprocess_env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1
     assert "train.py: error: `--spec_options` must be a JSON object. Received: spec_options='[1]'" in result.stderr
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import keras
+    from keras_resnetv2 import training
+    spec_options, data_dir, root, distributions = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+    out = {"backend": keras.backend.backend()}
+    for distribution in distributions:
+        config = training.TrainConfig(
+            dataset="folder", data_dir=data_dir, spec_options=spec_options, batch_size=8, epochs=1,
+            warmup_steps=1, model_dir=f"{root}/{distribution}", distribution=distribution, verbose=0,
+        )
+        result = training.run(config)
+        out[distribution] = [h["loss"] for h in result.history] + [result.test_loss]
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def _run_under_jax(tmp_path, env, distributions):
+    """Runs `JAX_SCRIPT` on a folder of tiny images, two CPU devices; returns the losses."""
+    pytest.importorskip("jax")
+    _write_two_class_folder(tmp_path / "images", count=16)
+    env = dict(env, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, json.dumps(TINY_SPEC_OPTIONS), str(tmp_path / "images"), str(tmp_path),
+         *distributions],
+        env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.split("RESULT ")[1])
+    assert out.pop("backend") == "jax"
+    return out
+
+
+def test_run_under_the_jax_backend_with_keras_distribution(subprocess_env, tmp_path):
+    """KERAS_BACKEND=jax: `mirrored` is keras.distribution.DataParallel over two CPU devices."""
+    out = _run_under_jax(tmp_path, subprocess_env, ["mirrored"])
+    assert all(np.isfinite(out["mirrored"]))
+    config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
+    assert config["distribution"] == {"name": "mirrored", "strategy": None, "replicas": 2}
+    assert config["versions"]["keras_backend"] == "jax"
+    assert sorted(os.listdir(tmp_path / "mirrored")) == sorted(ARTIFACTS)
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_matches_one_device(subprocess_env, tmp_path):
+    """DataParallel's sharded step computes BN over the global batch: same losses as one device."""
+    out = _run_under_jax(tmp_path, subprocess_env, ["one_device", "mirrored"])
+    np.testing.assert_allclose(out["mirrored"], out["one_device"], rtol=1e-5)
 
 
 MIRRORED_SCRIPT = textwrap.dedent(

@@ -1,0 +1,178 @@
+"""`TrainConfig`: everything a training run depends on, validated on construction."""
+
+import dataclasses
+import math
+import os
+from typing import Optional
+
+import numpy as np
+
+from keras_resnetv2 import data as data_lib
+from keras_resnetv2.spec import ORDERS, SHORTCUTS
+from keras_resnetv2.training.distribution import DISTRIBUTIONS
+from keras_resnetv2.training.recipes import RECIPE_DEFAULTS, RECIPES
+from keras_resnetv2.validation import check_choice, fail
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+VERBOSITIES = ("auto", 0, 1, 2)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on; `None` fields take the recipe's default.
+
+    Attributes:
+        model: a registered architecture name (`keras_resnetv2.list_models()`).
+        dataset: a dataset name (`keras_resnetv2.data.list_datasets()`).
+        model_dir: folder of the artifacts and the backup; default
+            `runs/{model}_{dataset}`.
+        data_dir: where the dataset's files are (see `data.load`); required by
+            `dataset="folder"`, a folder of class subfolders of images.
+        recipe: `"paper"` or `"budget"` (see `keras_resnetv2.training.recipes`).
+        epochs: number of epochs.
+        batch_size: global batch size, split across replicas.
+        learning_rate: peak learning rate for a batch of 128; scaled linearly.
+        weight_decay: L2 coefficient (coupled, as in Torch's SGD).
+        momentum: SGD momentum.
+        nesterov: Nesterov momentum.
+        warmup_steps: warm-up iterations (`paper`: constant lr/10; `budget`: linear).
+        validation_split: fraction of the training images held out for validation.
+        train_subset: train on only this many images (quick runs, tests).
+        augment: pad-crop-flip augmentation (the flip per dataset).
+        seed: seed of initialization, shuffling and augmentation.
+        distribution: one of `DISTRIBUTIONS` (see `distribution.make_strategy`).
+        sync_batchnorm: synchronize BatchNorm statistics across replicas (TF backend),
+            so a distributed run normalizes like one device on the global batch.
+        precision: `"float32"`, `"mixed_float16"` or `"mixed_bfloat16"`; the
+            classifier stays float32.
+        jit_compile: XLA-compile the train step.
+        steps_per_execution: train steps per `tf.function` call.
+        order, shortcut: override the architecture's activation order / shortcut.
+        spec_options: overrides of any other `ResNetSpec` field, e.g.
+            `{"stage_widths": [4, 8, 16]}` for a tiny net in a quick test.
+        verbose: `model.fit` verbosity: "auto", 0, 1 (progress bar) or 2.
+    """
+
+    model: str = "ResNet20V2"
+    dataset: str = "fashion_mnist"
+    model_dir: Optional[str] = None
+    data_dir: Optional[str] = None
+    recipe: str = "budget"
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    learning_rate: Optional[float] = None
+    weight_decay: Optional[float] = None
+    momentum: Optional[float] = None
+    nesterov: Optional[bool] = None
+    warmup_steps: Optional[int] = None
+    validation_split: float = 0.0
+    train_subset: Optional[int] = None
+    augment: bool = True
+    seed: int = 0
+    distribution: str = "auto"
+    sync_batchnorm: bool = True
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    order: Optional[str] = None
+    shortcut: Optional[str] = None
+    spec_options: dict = dataclasses.field(default_factory=dict)
+    verbose: object = "auto"
+
+    def __post_init__(self):
+        import keras_resnetv2
+
+        self.model = keras_resnetv2.get_variant(self.model).name
+        check_choice("dataset", self.dataset, data_lib.list_datasets())
+        check_choice("recipe", self.recipe, RECIPES)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("verbose", self.verbose, VERBOSITIES)
+        if self.order is not None:
+            check_choice("order", self.order, ORDERS)
+        if self.shortcut is not None:
+            check_choice("shortcut", self.shortcut, SHORTCUTS)
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            _check_int(name, getattr(self, name), minimum=1, optional=name != "steps_per_execution")
+        _check_int("warmup_steps", self.warmup_steps, minimum=0, optional=True)
+        _check_int("train_subset", self.train_subset, minimum=1, optional=True)
+        _check_int("seed", self.seed, minimum=0)
+        _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        _check_number("weight_decay", self.weight_decay, low=0.0)
+        _check_number("momentum", self.momentum, low=0.0, high=1.0)
+        _check_number("validation_split", self.validation_split, low=0.0, high=1.0, optional=False)
+        for name in ("nesterov", "augment", "sync_batchnorm", "jit_compile"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or (value is None and name == "nesterov")):
+                fail(name, f"`{name}` must be True or False.", value)
+        if self.dataset == data_lib.FOLDER and self.data_dir is None:
+            fail(
+                "data_dir",
+                f"dataset={data_lib.FOLDER!r} reads its images from `data_dir` (--data_dir), "
+                "a folder of class subfolders of images.",
+                self.data_dir,
+            )
+        if self.model_dir is None:
+            self.model_dir = os.path.join("runs", f"{self.model.lower()}_{self.dataset}")
+        if not isinstance(self.model_dir, (str, os.PathLike)) or not os.fspath(self.model_dir):
+            fail("model_dir", "`model_dir` must be a non-empty path.", self.model_dir)
+        self.model_dir = os.fspath(self.model_dir)
+        if self.nesterov and self.momentum == 0.0:
+            fail(
+                "nesterov",
+                "Nesterov momentum (the `budget` recipe's default) needs `momentum` > 0; "
+                "set nesterov=False (--nonesterov) for plain SGD.",
+                self.nesterov,
+            )
+        if not isinstance(self.spec_options, dict):
+            fail("spec_options", "`spec_options` must be a dict of `ResNetSpec` fields.", self.spec_options)
+        for name in ("order", "shortcut"):
+            if getattr(self, name) is not None and name in self.spec_options:
+                fail(
+                    "spec_options",
+                    f"`{name}` is given twice, as `{name}={getattr(self, name)!r}` and in "
+                    "`spec_options`; give it once.",
+                    self.spec_options,
+                )
+        keras_resnetv2.get_variant(self.model).spec(**self.spec_overrides())  # validates
+
+    def resolved(self):
+        """A copy with every `None` hyperparameter replaced by the recipe's default."""
+        defaults = RECIPE_DEFAULTS[self.recipe]
+        changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **changes)  # validated again
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields):
+        names = [f.name for f in dataclasses.fields(cls)]
+        for name in fields:
+            check_choice("TrainConfig field", name, names)
+        return cls(**fields)
+
+    def spec_overrides(self):
+        """The `ResNetSpec` fields this run overrides in the named architecture."""
+        overrides = dict(self.spec_options)
+        overrides.update({k: v for k, v in (("order", self.order), ("shortcut", self.shortcut)) if v is not None})
+        return overrides
+
+
+def _check_int(name, value, *, minimum, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        fail(name, f"`{name}` must be an integer >= {minimum}{' or None' if optional else ''}.", value)
+
+
+def _check_number(name, value, *, low, high=None, low_open=False, optional=True):
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value < high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"
+        fail(name, f"`{name}` must be a number in {interval}.", value)
+

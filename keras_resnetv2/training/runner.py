@@ -1,0 +1,234 @@
+"""The run: build the model under the strategy, fit, evaluate, write the artifacts."""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+from keras_resnetv2 import data as data_lib
+from keras_resnetv2.training import artifacts
+from keras_resnetv2.training.backup import EpochBackup, StopOnNaN, identity_of, restore_backup
+from keras_resnetv2.training.distribution import (
+    adapt_to_multi_worker,
+    check_global_batch,
+    distributable,
+    make_strategy,
+)
+from keras_resnetv2.training.recipes import make_optimizer
+
+
+def _build(config, info, **kwargs):
+    import keras_resnetv2
+
+    return keras_resnetv2.build(
+        config.model,
+        input_shape=info.input_shape,
+        classes=info.num_classes,
+        weights=None,
+        **config.spec_overrides(),
+        **kwargs,
+    )
+
+
+def build_model(config, info):
+    """The architecture with the run's training tweaks: logits, L2 penalty, sync BN.
+
+    The registered builder makes the net; a clone then adds the kernel L2 penalty
+    and synchronized BatchNorm through the layers' public config, so the trained
+    weights load unchanged into the plain builder.
+    """
+    base = _build(config, info, classifier_activation=None)
+    penalty = config.weight_decay / 2
+    sync = config.sync_batchnorm and keras.backend.backend() == "tensorflow"
+    if not penalty and not sync:
+        return base
+
+    def clone_layer(layer):
+        layer_config = layer.get_config()
+        if penalty and isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            layer_config["kernel_regularizer"] = keras.regularizers.L2(penalty)
+        if sync and isinstance(layer, keras.layers.BatchNormalization):
+            layer_config["synchronized"] = True
+        return layer.__class__.from_config(layer_config)
+
+    model = keras.models.clone_model(base, clone_function=clone_layer)
+    model.set_weights(base.get_weights())  # the builder's seeded initialization
+    return model
+
+
+def compile_model(model, config, total_steps):
+    """Compiles `model` with the recipe's optimizer, the loss and the metrics of a run.
+
+    The loss is the cross-entropy of the logits plus the L2 penalty; `cross_entropy`
+    reports the cross-entropy alone. Returns the description of the learning-rate
+    schedule over `total_steps` iterations.
+    """
+    optimizer, schedule = make_optimizer(config, total_steps)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy"),
+        ],
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
+    return schedule
+
+
+def export_model(config, info, trained):
+    """The plain builder's model (softmax top) holding `trained`'s weights."""
+    model = _build(config, info)
+    model.set_weights([np.asarray(w) for w in trained.get_weights()])
+    return model
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `run` returns: the test metrics, the per-epoch history, where it wrote.
+
+    `model` is the plain builder's model (softmax top) holding the trained weights,
+    on every worker of a distributed run (the chief alone saves it).
+    """
+
+    test_accuracy: float
+    test_loss: float
+    epochs: int
+    resumed_from: int
+    history: list
+    wall_time: float
+    model_dir: str
+    model: keras.Model = dataclasses.field(repr=False)
+
+
+def run(config, *, command=None):
+    """Trains, evaluates and writes the artifacts of `config` (a `TrainConfig`).
+
+    Args:
+        config: a `TrainConfig`.
+        command: the command line to record in config.json (default: `sys.argv`).
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        ValueError: bad or contradictory settings, an unwritable `model_dir`, a
+            backup of a different run; always before training starts.
+        TrainingDiverged: the loss became NaN; the last good backup is kept.
+    """
+    start = time.time()
+    config = config.resolved()
+    distribution = make_strategy(config.distribution)
+    check_global_batch(config.batch_size, distribution.num_replicas)
+    backup_dir = os.path.join(config.model_dir, "backup")
+    if distribution.is_chief:
+        artifacts.check_writable(config.model_dir)
+
+    dataset = data_lib.load(
+        config.dataset,
+        data_dir=config.data_dir,
+        validation_split=config.validation_split,
+        train_subset=config.train_subset,
+    )
+    info = dataset.info
+    steps = data_lib.steps_per_epoch(len(dataset.train[0]), config.batch_size)
+    total_steps = steps * config.epochs
+
+    # Only the chief writes `model_dir`; the other workers of a multi-worker run write
+    # their logs to a temporary folder removed at the end (as in TF's multi-worker
+    # guide), and read the chief's backup (`model_dir` must be on a shared filesystem
+    # for a multi-worker run to resume).
+    log_dir = config.model_dir
+    if not distribution.is_chief:
+        log_dir = tempfile.mkdtemp(prefix=f"keras_resnetv2-worker{distribution.worker_id}-")
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        keras.utils.set_random_seed(config.seed)
+        with distribution.scope():
+            model = build_model(config, info)
+            schedule = compile_model(model, config, total_steps)
+            identity = identity_of(config)
+            initial_epoch, history = restore_backup(model, backup_dir, identity)
+        adapt_to_multi_worker(model, distribution, info.input_shape)
+        if initial_epoch:
+            print(
+                f"Resuming from the backup of epoch {initial_epoch}/{config.epochs} in {backup_dir}",
+                flush=True,
+            )
+
+        train_ds = distributable(data_lib.train_pipeline(
+            *dataset.train,
+            batch_size=config.batch_size,
+            mean=dataset.mean,
+            std=dataset.std,
+            seed=config.seed,
+            augment=config.augment,
+            pad=info.pad,
+            flip=info.flip,
+            start_epoch=initial_epoch,
+        ))
+        eval_batch = config.batch_size
+        val_ds = None
+        if dataset.validation is not None:
+            val_ds = distributable(data_lib.eval_pipeline(
+                *dataset.validation, batch_size=eval_batch, mean=dataset.mean, std=dataset.std))
+        test_ds = distributable(data_lib.eval_pipeline(
+            *dataset.test, batch_size=eval_batch, mean=dataset.mean, std=dataset.std))
+
+        csv_path = os.path.join(log_dir, "log.csv")
+        if distribution.is_chief:
+            artifacts.truncate_csv_log(csv_path, initial_epoch)
+        callbacks = [
+            StopOnNaN(backup_dir, config.learning_rate),
+            keras.callbacks.CSVLogger(csv_path, append=True),
+            keras.callbacks.TensorBoard(os.path.join(log_dir, "tensorboard")),
+            EpochBackup(backup_dir, history=history, identity=identity, write=distribution.is_chief),
+        ]
+        model.fit(
+            train_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, reproducibly
+            verbose=config.verbose,
+        )
+        test = model.evaluate(test_ds, return_dict=True, verbose=0)
+        wall_time = time.time() - start
+        exported = export_model(config, info, model)
+        if distribution.is_chief:
+            artifacts.write_artifacts(
+                config, dataset, exported, schedule=schedule, history=history, test=test,
+                distribution=distribution, steps=steps, wall_time=wall_time,
+                resumed_from=initial_epoch, command=command,
+            )
+            shutil.rmtree(backup_dir, ignore_errors=True)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+        if log_dir != config.model_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+    writer = "" if distribution.is_chief else f" (worker {distribution.worker_id}: written by the chief)"
+    print(
+        f"test accuracy: {test['accuracy']:.4f} ({config.epochs} epochs, {wall_time:.0f} s) "
+        f"-> {config.model_dir}{writer}",
+        flush=True,
+    )
+    return RunResult(
+        test_accuracy=float(test["accuracy"]),
+        test_loss=float(test["cross_entropy"]),
+        epochs=len(history),
+        resumed_from=initial_epoch,
+        history=history,
+        wall_time=wall_time,
+        model_dir=config.model_dir,
+        model=exported,
+    )
+
