@@ -1,0 +1,124 @@
+"""What a search leaves for people to read: a ranked trial table, a plot, the best spec.
+
+`write_report(trials, folder)` writes, each file atomically:
+
+    trials.md    ranked Markdown table (hyperparameters, validation accuracy, epochs, time)
+    trials.csv   the same rows
+    trials.png   validation accuracy per activation order and per shortcut
+    best.json    the best trial's `ResNetSpec` and recipe, for `train.py --spec=best.json`
+
+Rows come from `trial_rows(oracle_trials)`, which reads KerasTuner `Trial` objects:
+completed trials ranked by validation accuracy, then failed ones.
+"""
+
+import csv
+import io
+import json
+import os
+
+SCORE = "val_accuracy"
+COLUMNS = (
+    "rank", "trial", "status", "row", "seed", "order", "shortcut", "gate_bias", "shortcut_scale",
+    "block", "depth", "width_multiplier", "learning_rate", "weight_decay", "warmup_steps",
+    SCORE, "epochs", "seconds",
+)
+
+
+def trial_rows(trials):
+    """One dict per trial (KerasTuner `Trial`s), best first; failed trials last."""
+    rows = []
+    for trial in trials:
+        values = trial.hyperparameters.values
+        metrics = trial.metrics
+        history = metrics.get_history(SCORE) if metrics.exists(SCORE) else []
+        row = {
+            "trial": trial.trial_id,
+            "status": trial.status,
+            "depth": values.get(f"depth_{values.get('block')}", values.get("depth")),
+            SCORE: metrics.get_last_value(SCORE) if history else None,
+            "epochs": len(history),
+            "seconds": metrics.get_last_value("seconds") if metrics.exists("seconds") else None,
+        }
+        for name in COLUMNS:
+            if name not in row and name in values:
+                row[name] = values[name]
+        rows.append(row)
+    ranked = sorted(rows, key=lambda r: (r[SCORE] is None, -(r[SCORE] or 0.0)))
+    for rank, row in enumerate(ranked, 1):
+        row["rank"] = rank if row[SCORE] is not None else ""
+    return ranked
+
+
+def markdown_table(rows):
+    columns = [c for c in COLUMNS if any(row.get(c) not in (None, "") for row in rows)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_format(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def plot_scores(rows, path):
+    """Validation accuracy of each completed trial, grouped by order and by shortcut."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    done = [r for r in rows if r[SCORE] is not None]
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for axis, key in zip(axes, ("order", "shortcut")):
+        groups = sorted({r.get(key) for r in done if r.get(key) is not None})
+        for i, group in enumerate(groups):
+            scores = [r[SCORE] for r in done if r.get(key) == group]
+            axis.scatter([i] * len(scores), scores, alpha=0.7)
+        axis.set_xticks(range(len(groups)), groups, rotation=30, ha="right")
+        axis.set_title(f"validation accuracy by {key}")
+        axis.set_ylabel(SCORE)
+        axis.grid(alpha=0.3)
+    _atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    pyplot.close(figure)
+
+
+def write_report(rows, folder, *, best_spec=None, best_recipe=None):
+    """Writes trials.md/.csv/.png and (given the best trial's spec) best.json."""
+    os.makedirs(folder, exist_ok=True)
+    _atomic_text(os.path.join(folder, "trials.md"), markdown_table(rows))
+    _atomic_text(os.path.join(folder, "trials.csv"), csv_text(rows))
+    plot_scores(rows, os.path.join(folder, "trials.png"))
+    if best_spec is not None:
+        best = {"spec": best_spec.to_dict(), "recipe": best_recipe or {}, "trial": rows[0]}
+        _atomic_text(os.path.join(folder, "best.json"), json.dumps(best, indent=2, default=str))
+
+
+def _format(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _atomic_text(path, text):
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as file:
+            file.write(text)
+
+    _atomic(path, write)
+
+
+def _atomic(path, write):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,65 @@
+"""KerasTuner search space: hp -> ResNetSpec, conditional hyperparameters, pins."""
+
+import keras_tuner
+import pytest
+
+from keras_resnetv2 import tuning
+from keras_resnetv2.spec import GATING_SHORTCUTS
+
+
+def declared(space=None, **fixed):
+    hp = keras_tuner.HyperParameters()
+    for name, value in fixed.items():
+        hp.Fixed(name, value)
+    spec, recipe = tuning.declare(hp, space or tuning.resolve_space())
+    return hp, spec, recipe
+
+
+def test_default_space_starts_at_the_papers_choices():
+    hp, spec, recipe = declared()
+    assert (spec.order, spec.shortcut, spec.block, spec.depth) == ("full_preactivation", "identity", "basic", 20)
+    assert recipe == {"learning_rate": 0.1, "weight_decay": 1e-4, "warmup_steps": 400}
+    assert {h.name for h in hp.space} >= {"order", "shortcut", "gate_bias", "block", "depth_basic", "depth_bottleneck",
+                                          "width_multiplier", "learning_rate", "weight_decay", "warmup_steps"}
+
+
+@pytest.mark.parametrize("shortcut", ["identity", "exclusive_gating", "shortcut_only_gating", "constant_scaling", "dropout"])
+def test_shortcut_options_are_conditional(shortcut):
+    hp, spec, _ = declared(shortcut=shortcut)
+    assert hp.is_active("gate_bias") == (shortcut in GATING_SHORTCUTS)
+    assert hp.is_active("shortcut_scale") == (shortcut == "constant_scaling")
+    assert (spec.gate_bias is not None) == (shortcut in GATING_SHORTCUTS)
+    assert (spec.shortcut_scale is not None) == (shortcut == "constant_scaling")
+
+
+@pytest.mark.parametrize("block,depth", [("basic", 14), ("bottleneck", 29)])
+def test_depth_is_conditional_on_the_block(block, depth):
+    hp, spec, _ = declared(block=block, **{f"depth_{block}": depth})
+    other = "bottleneck" if block == "basic" else "basic"
+    assert hp.is_active(f"depth_{block}") and not hp.is_active(f"depth_{other}")
+    assert spec.block == block and spec.depth == depth
+
+
+def test_width_multiplier_scales_stem_and_stages():
+    _, spec, _ = declared(tuning.resolve_space(width_multiplier=0.5))
+    assert spec.stem_width == 8 and spec.stage_widths == (8, 16, 32)
+
+
+def test_pins_and_restrictions():
+    space = tuning.resolve_space(order="original", shortcut=["identity", "conv1x1"], learning_rate=(0.05, 0.2))
+    hp, spec, recipe = declared(space)
+    assert hp.space[0].__class__.__name__ == "Fixed" and spec.order == "original"
+    assert next(h for h in hp.space if h.name == "shortcut").values == ["identity", "conv1x1"]
+    assert 0.05 <= recipe["learning_rate"] <= 0.2
+
+
+@pytest.mark.parametrize("requested,match", [
+    (dict(order="full_preact"), r"`order` values must be within \['original'.*Received: order='full_preact'"),
+    (dict(depth_basic=[20, 21]), r"`depth_basic` values must be within .*Received: depth_basic=\[20, 21\]"),
+    (dict(learning_rate=(0.1, 0.2, 0.3)), r"one value or a \(low, high\) range.*Received: learning_rate="),
+    (dict(shortcut=[]), r"at least one value.*Received: shortcut=\[\]"),
+    (dict(depth=20), r"`hyperparameter` must be one of .*Received: hyperparameter='depth'"),
+])
+def test_bad_space_requests(requested, match):
+    with pytest.raises(ValueError, match=match):
+        tuning.resolve_space(**requested)
