@@ -1,6 +1,6 @@
 # make train: trains a pre-activation ResNet on Fashion-MNIST (offline) and reports test accuracy.
 # make test: the default (fast, offline) test tier, in a virtual environment it makes.
-# make test-slow: the slow tier (full-size keras.applications parity, ResNet-1001/1202).
+# make test-slow: the slow tier (full-size keras.applications parity, multi-process and memory checks).
 # make bench: the benchmarks under bench/, printing tables.
 PYTHON ?= python3
 VENV ?= .venv

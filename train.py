@@ -8,9 +8,19 @@ Your own images, one subfolder per class (all of one size; see
 
     python train.py --dataset=folder --data_dir=path/to/images --model_dir=runs/mine
 
+A KerasTuner search over the paper's design space (`keras_resnetv2.tuning`), each
+trial a training like the above, scored on a validation split:
+
+    python train.py --tune=random --max_trials=20 --epochs=5 --validation_split=0.1 \
+        --tune_dir=runs/tune --tune_space='{"block": "basic", "depth_basic": [14, 20]}'
+    python train.py --tune=grid --ablation=table1 --seeds=3 --model=ResNet20 \
+        --epochs=10 --validation_split=0.1 --tune_dir=runs/table1
+    python train.py --spec=runs/tune/best.json     # retrains the best trial
+
 Flags left unset take the recipe's defaults (`keras_resnetv2.training.RECIPE_DEFAULTS`).
-Rerunning a killed command resumes it from its last completed epoch. Everything here
-is a thin front end of `keras_resnetv2.training.run`.
+Rerunning a killed command resumes it: a training from its last completed epoch, a
+search from its completed trials. Everything here is a thin front end of
+`keras_resnetv2.training.run` and `keras_resnetv2.tuning.search`.
 """
 
 import json
@@ -21,8 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from keras_resnetv2 import data, training  # noqa: E402
+from keras_resnetv2 import data, training, tuning  # noqa: E402
 from keras_resnetv2.spec import ORDERS, SHORTCUTS  # noqa: E402
+from keras_resnetv2.tuning_report import read_spec_file  # noqa: E402
+from keras_resnetv2.tuning import ABLATIONS, TUNERS  # noqa: E402
 from keras_resnetv2.variants import list_models  # noqa: E402
 
 _DEFAULTS = training.TrainConfig()
@@ -61,14 +73,25 @@ flags.DEFINE_string(
     'JSON object of other ResNetSpec fields to override, e.g. \'{"stage_widths": [4, 8, 16]}\'.',
 )
 flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"], "model.fit verbosity (1: progress bar).")
+flags.DEFINE_integer("depth", None, "Another depth of --model's family and block (e.g. 56 for a 6n+2 net).")
+flags.DEFINE_string("spec", None, "JSON file of a whole ResNetSpec, or a search's best.json, to train.")
+flags.DEFINE_enum("tune", None, list(TUNERS), "Run a KerasTuner search instead of one training.")
+flags.DEFINE_string("tune_dir", "runs/tune", "Folder of the search state and its report.")
+flags.DEFINE_integer("max_trials", None, "Trials (default: 10, or every row x seed of --ablation).")
+flags.DEFINE_integer("executions_per_trial", 1, "Models trained per trial.")
+flags.DEFINE_string("tune_space", None, "JSON object pinning (a value) or restricting (a list) hyperparameters.")
+flags.DEFINE_enum("ablation", None, list(ABLATIONS), "Search exactly the rows of the paper's Table 1 or 2.")
+flags.DEFINE_integer("seeds", 1, "Initialization seeds per ablation row.")
+flags.DEFINE_integer("max_consecutive_failed_trials", 3, "Stop a search after this many failed trials in a row.")
 
 FLAGS = flags.FLAGS
 # Errors that are the user's to fix: reported in one line, without a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, ImportError, training.TrainingDiverged)
+USER_ERRORS = (ValueError, FileNotFoundError, ImportError, training.TrainingDiverged, tuning.SearchFailed)
 
 
 def config_from_flags(values):
     """The `TrainConfig` of parsed `values` (an absl FlagValues)."""
+    spec, recipe = read_spec_file(values.spec) if values.spec else (None, {})
     return training.TrainConfig(
         model=values.model,
         dataset=values.dataset,
@@ -77,11 +100,11 @@ def config_from_flags(values):
         recipe=values.recipe,
         epochs=values.epochs,
         batch_size=values.batch_size,
-        learning_rate=values.learning_rate,
-        weight_decay=values.weight_decay,
+        learning_rate=_given(values.learning_rate, recipe.get("learning_rate")),
+        weight_decay=_given(values.weight_decay, recipe.get("weight_decay")),
         momentum=values.momentum,
         nesterov=values.nesterov,
-        warmup_steps=values.warmup_steps,
+        warmup_steps=_given(values.warmup_steps, recipe.get("warmup_steps")),
         validation_split=values.validation_split,
         train_subset=values.train_subset,
         augment=values.augment,
@@ -93,28 +116,52 @@ def config_from_flags(values):
         steps_per_execution=values.steps_per_execution,
         order=values.order,
         shortcut=values.shortcut,
-        spec_options=_parse_spec_options(values.spec_options),
+        depth=values.depth,
+        spec_options=_parse_json_object("spec_options", values.spec_options),
+        spec=spec,
         verbose=values.verbose if values.verbose == "auto" else int(values.verbose),
     )
 
 
-def _parse_spec_options(text):
+def tune_config_from_flags(values):
+    """The `tuning.TuneConfig` of parsed `values`."""
+    return tuning.TuneConfig(
+        tuner=values.tune,
+        tune_dir=values.tune_dir,
+        max_trials=values.max_trials,
+        executions_per_trial=values.executions_per_trial,
+        space=_parse_json_object("tune_space", values.tune_space),
+        ablation=values.ablation,
+        seeds=values.seeds,
+        max_consecutive_failed_trials=values.max_consecutive_failed_trials,
+    )
+
+
+def _given(flag_value, default):
+    return default if flag_value is None else flag_value
+
+
+def _parse_json_object(flag, text):
     if text is None:
         return {}
     try:
-        options = json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"`--spec_options` must be a JSON object ({e}). Received: spec_options={text!r}") from e
-    if not isinstance(options, dict):
-        raise ValueError(f"`--spec_options` must be a JSON object. Received: spec_options={text!r}")
-    return options
+        raise ValueError(f"`--{flag}` must be a JSON object ({e}). Received: {flag}={text!r}") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"`--{flag}` must be a JSON object. Received: {flag}={text!r}")
+    return value
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        training.run(config_from_flags(FLAGS), command=[os.path.basename(sys.executable)] + sys.argv)
+        config = config_from_flags(FLAGS)
+        if FLAGS.tune:
+            tuning.search(config, tune_config_from_flags(FLAGS))
+        else:
+            training.run(config, command=[os.path.basename(sys.executable)] + sys.argv)
     except USER_ERRORS as e:
         print(f"train.py: error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -18,3 +18,13 @@ from keras_resnetv2.variants import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The tuner needs KerasTuner and TensorFlow: imported on first use only, so that
+    # the models import under any backend with Keras alone.
+    if name == "HyperResNet":
+        from keras_resnetv2.tuning import HyperResNet
+
+        return HyperResNet
+    raise AttributeError(f"module 'keras_resnetv2' has no attribute {name!r}")

@@ -36,6 +36,7 @@ epoch `e` sees exactly the batches the uninterrupted run would have seen.
 import dataclasses
 import gzip
 import hashlib
+import importlib.util
 import os
 import zlib
 from typing import Dict, Optional, Tuple
@@ -285,6 +286,9 @@ def channel_stats(images):
 
 
 def _load_fashion_mnist(data_dir):
+    if data_dir is None and not os.path.isdir(FASHION_MNIST_DIR) and importlib.util.find_spec("tensorflow_datasets"):
+        # No Debian package here: TFDS downloads and verifies it where the network allows.
+        return _load_tfds_in_memory("fashion_mnist", None)
     data_dir = FASHION_MNIST_DIR if data_dir is None else os.fspath(data_dir)
     arrays, checksums = {}, {}
     for stem, expected in FASHION_MNIST_SHA256.items():
@@ -310,7 +314,8 @@ def _find_idx_file(data_dir, stem):
     if data_dir == FASHION_MNIST_DIR:
         how = (
             f"Install the Debian package: `sudo apt-get install {FASHION_MNIST_PACKAGE}`, "
-            "or pass --data_dir (data_dir=) with the four IDX files (.gz or not)."
+            "or pass --data_dir (data_dir=) with the four IDX files (.gz or not), or "
+            "`pip install tensorflow-datasets` to download it through TFDS."
         )
     else:
         how = (

@@ -16,6 +16,8 @@ import io
 import json
 import os
 
+from keras_resnetv2.training.artifacts import atomic_write_bytes, atomic_write_text
+
 SCORE = "val_accuracy"
 COLUMNS = (
     "rank", "trial", "status", "row", "seed", "order", "shortcut", "gate_bias", "shortcut_scale",
@@ -25,25 +27,26 @@ COLUMNS = (
 
 
 def trial_rows(trials):
-    """One dict per trial (KerasTuner `Trial`s), best first; failed trials last."""
+    """One dict per trial (KerasTuner `Trial`s), best first; failed trials last.
+
+    Reads the metrics `HyperResNet.fit` reports: the final epoch's `val_accuracy`,
+    the epochs trained and the trial's seconds.
+    """
     rows = []
     for trial in trials:
         values = trial.hyperparameters.values
         metrics = trial.metrics
-        history = metrics.get_history(SCORE) if metrics.exists(SCORE) else []
-        row = {
-            "trial": trial.trial_id,
-            "status": trial.status,
-            "depth": values.get(f"depth_{values.get('block')}", values.get("depth")),
-            SCORE: metrics.get_last_value(SCORE) if history else None,
-            "epochs": len(history),
-            "seconds": metrics.get_last_value("seconds") if metrics.exists("seconds") else None,
-        }
+        last = {name: metrics.get_last_value(name) if metrics.exists(name) else None
+                for name in (SCORE, "epochs", "seconds")}
+        row = {"trial": trial.trial_id, "status": trial.status,
+               "depth": values.get(f"depth_{values.get('block')}"), **last}
+        if row["epochs"] is not None:
+            row["epochs"] = int(row["epochs"])
         for name in COLUMNS:
             if name not in row and name in values:
                 row[name] = values[name]
         rows.append(row)
-    ranked = sorted(rows, key=lambda r: (r[SCORE] is None, -(r[SCORE] or 0.0)))
+    ranked = sorted(rows, key=lambda r: (r[SCORE] is None, -(r[SCORE] or 0.0), r["trial"]))
     for rank, row in enumerate(ranked, 1):
         row["rank"] = rank if row[SCORE] is not None else ""
     return ranked
@@ -83,19 +86,21 @@ def plot_scores(rows, path):
         axis.set_title(f"validation accuracy by {key}")
         axis.set_ylabel(SCORE)
         axis.grid(alpha=0.3)
-    _atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=110, format="png")
     pyplot.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_report(rows, folder, *, best_spec=None, best_recipe=None):
     """Writes trials.md/.csv/.png and (given the best trial's spec) best.json."""
     os.makedirs(folder, exist_ok=True)
-    _atomic_text(os.path.join(folder, "trials.md"), markdown_table(rows))
-    _atomic_text(os.path.join(folder, "trials.csv"), csv_text(rows))
+    atomic_write_text(os.path.join(folder, "trials.md"), markdown_table(rows))
+    atomic_write_text(os.path.join(folder, "trials.csv"), csv_text(rows))
     plot_scores(rows, os.path.join(folder, "trials.png"))
     if best_spec is not None:
         best = {"spec": best_spec.to_dict(), "recipe": best_recipe or {}, "trial": rows[0]}
-        _atomic_text(os.path.join(folder, "best.json"), json.dumps(best, indent=2, default=str))
+        atomic_write_text(os.path.join(folder, "best.json"), json.dumps(best, indent=2, default=str))
 
 
 def _format(value):
@@ -106,19 +111,25 @@ def _format(value):
     return str(value)
 
 
-def _atomic_text(path, text):
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as file:
-            file.write(text)
+def read_spec_file(path):
+    """The `(spec dict, recipe dict)` of a `best.json`, or of a bare spec JSON file.
 
-    _atomic(path, write)
+    Raises a `ValueError` naming the file when it is missing or holds no valid spec.
+    """
+    from keras_resnetv2.spec import ResNetSpec
+    from keras_resnetv2.validation import fail
 
-
-def _atomic(path, write):
-    tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with open(path, encoding="utf-8") as file:
+            content = json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        fail("spec", f"`spec` must be a readable JSON file ({error}).", path)
+    if not isinstance(content, dict):
+        fail("spec", f"{path} must hold a JSON object (a ResNetSpec, or a search's best.json).", path)
+    spec = content.get("spec", content)
+    recipe = content.get("recipe", {}) if "spec" in content else {}
+    try:
+        ResNetSpec.from_dict(spec)
+    except (TypeError, ValueError) as error:
+        fail("spec", f"{path} does not hold a valid ResNetSpec: {error}", path)
+    return spec, recipe

@@ -43,11 +43,12 @@ class Variant:
     def default_classes(self):
         return 1000 if self.family == "imagenet" else 10
 
-    def spec(self, layout=None, **overrides):
-        """This variant's `ResNetSpec`, with `overrides` of any field."""
+    def spec(self, layout=None, depth=None, **overrides):
+        """This variant's `ResNetSpec`, at another `depth` of its family and block if
+        given, with `overrides` of any field."""
         overrides.setdefault("order", self.order)
         return ResNetSpec.from_depth(
-            self.depth,
+            depth or self.depth,
             family=self.family,
             block=self.block,
             layout=layout or self.layout,

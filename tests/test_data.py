@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -354,3 +355,31 @@ def test_eval_pipeline_keeps_order_and_last_batch():
     batches = _batches(data.eval_pipeline(images, labels, batch_size=8, mean=(0.5,), std=(0.5,)), 10)
     assert [len(y) for _, y in batches] == [8, 8, 5]
     np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), labels)
+
+
+def test_fashion_mnist_falls_back_to_tfds_without_the_debian_package(tmp_path, monkeypatch):
+    """Where the Debian folder is missing and tensorflow-datasets is installed."""
+    import sys
+    import types
+
+    calls = []
+
+    class Builder:
+        info = types.SimpleNamespace(version="3.0.1")
+
+        def download_and_prepare(self):
+            calls.append("download")
+
+        def as_dataset(self, split, batch_size, as_supervised):
+            return [(np.zeros((4, 28, 28, 1), np.uint8), np.arange(4)), (np.ones((2, 28, 28, 1), np.uint8), np.arange(2))]
+
+    fake = types.ModuleType("tensorflow_datasets")
+    fake.builder = lambda name, data_dir=None: calls.append(name) or Builder()
+    fake.as_numpy = lambda tree: tree
+    fake.__spec__ = importlib.machinery.ModuleSpec("tensorflow_datasets", None)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    monkeypatch.setattr(data, "FASHION_MNIST_DIR", str(tmp_path / "absent"))
+    (x_train, _), (x_test, _), checksums = data._load_fashion_mnist(None)
+    assert calls == ["fashion_mnist", "download"]
+    assert x_train.shape == (4, 28, 28, 1) and x_test.shape == (2, 28, 28, 1)
+    assert checksums == {"tfds:fashion_mnist": "3.0.1"}

@@ -9,7 +9,6 @@ import textwrap
 
 import h5py
 import numpy as np
-import pytest
 
 from conftest import REPO_ROOT
 

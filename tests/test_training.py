@@ -449,3 +449,15 @@ def test_mirrored_over_two_cpus_matches_one_device(fashion_mnist_dir, subprocess
         assert len(names) > 20
         for name in names:
             np.testing.assert_allclose(b[name][()], a[name][()], rtol=1e-3, atol=1e-3, err_msg=name)
+
+
+def test_depth_override_keeps_the_family_block_and_layout():
+    config = TrainConfig(model="ResNet20V2", depth=56, shortcut="exclusive_gating")
+    spec = config.architecture()
+    assert spec.depth == 56 and spec.stage_units == (9, 9, 9) and spec.block == "basic"
+    assert spec.order == "full_preactivation" and spec.shortcut == "exclusive_gating"
+    assert spec.projection == "zero_pad"  # the paper layout of the basic CIFAR nets
+    with pytest.raises(ValueError, match=r"6n\+2.*Received: depth=57"):
+        TrainConfig(model="ResNet20V2", depth=57)
+    with pytest.raises(ValueError, match=r"cannot be combined with \['depth'\].*Received: spec="):
+        TrainConfig(model="ResNet20V2", depth=56, spec=spec.to_dict())

@@ -46,7 +46,7 @@ def test_width_multiplier_scales_stem_and_stages():
 
 
 def test_pins_and_restrictions():
-    space = tuning.resolve_space(order="original", shortcut=["identity", "conv1x1"], learning_rate=(0.05, 0.2))
+    space = tuning.resolve_space(order="original", shortcut=["identity", "conv1x1"], learning_rate={"low": 0.05, "high": 0.2})
     hp, spec, recipe = declared(space)
     assert hp.space[0].__class__.__name__ == "Fixed" and spec.order == "original"
     assert next(h for h in hp.space if h.name == "shortcut").values == ["identity", "conv1x1"]
@@ -56,7 +56,8 @@ def test_pins_and_restrictions():
 @pytest.mark.parametrize("requested,match", [
     (dict(order="full_preact"), r"`order` values must be within \['original'.*Received: order='full_preact'"),
     (dict(depth_basic=[20, 21]), r"`depth_basic` values must be within .*Received: depth_basic=\[20, 21\]"),
-    (dict(learning_rate=(0.1, 0.2, 0.3)), r"one value or a \(low, high\) range.*Received: learning_rate="),
+    (dict(learning_rate={"low": 0.3, "high": 0.2}), r"range must satisfy .*low < high.*Received: learning_rate="),
+    (dict(order={"low": 1, "high": 2}), r"`order` takes a value or a list of values\..*Received: order="),
     (dict(shortcut=[]), r"at least one value.*Received: shortcut=\[\]"),
     (dict(depth=20), r"`hyperparameter` must be one of .*Received: hyperparameter='depth'"),
 ])

@@ -143,11 +143,9 @@ def write_artifacts(config, dataset, exported, *, schedule, history, test, distr
         resumed_from: the epoch the run resumed from (0: a fresh run).
         command: the command line to record (None: `sys.argv`).
     """
-    import keras_resnetv2
-
     model_dir = config.model_dir
     info = dataset.info
-    spec = keras_resnetv2.get_variant(config.model).spec(**config.spec_overrides())
+    spec = config.architecture()
     atomic_save_weights(exported, os.path.join(model_dir, "model.weights.h5"))
     run_config = {
         "model": config.model,

@@ -48,8 +48,12 @@ class TrainConfig:
         jit_compile: XLA-compile the train step.
         steps_per_execution: train steps per `tf.function` call.
         order, shortcut: override the architecture's activation order / shortcut.
+        depth: another depth of the architecture's family and block (e.g.
+            `model="ResNet20V2", depth=56` trains a ResNet-56V2 of the same layout).
         spec_options: overrides of any other `ResNetSpec` field, e.g.
             `{"stage_widths": [4, 8, 16]}` for a tiny net in a quick test.
+        spec: a whole `ResNetSpec` as a dict (e.g. a search's `best.json`) to train
+            instead of the named architecture; `model` then only names the run.
         verbose: `model.fit` verbosity: "auto", 0, 1 (progress bar) or 2.
     """
 
@@ -76,7 +80,9 @@ class TrainConfig:
     steps_per_execution: int = 1
     order: Optional[str] = None
     shortcut: Optional[str] = None
+    depth: Optional[int] = None
     spec_options: dict = dataclasses.field(default_factory=dict)
+    spec: Optional[dict] = None
     verbose: object = "auto"
 
     def __post_init__(self):
@@ -134,7 +140,15 @@ class TrainConfig:
                     "`spec_options`; give it once.",
                     self.spec_options,
                 )
-        keras_resnetv2.get_variant(self.model).spec(**self.spec_overrides())  # validates
+        if self.spec is not None:
+            overridden = [name for name in ("order", "shortcut", "depth", "spec_options") if getattr(self, name)]
+            if overridden:
+                fail(
+                    "spec",
+                    f"`spec` is a whole architecture; it cannot be combined with {overridden}.",
+                    self.spec,
+                )
+        self.architecture()  # validates
 
     def resolved(self):
         """A copy with every `None` hyperparameter replaced by the recipe's default."""
@@ -151,6 +165,14 @@ class TrainConfig:
         for name in fields:
             check_choice("TrainConfig field", name, names)
         return cls(**fields)
+
+    def architecture(self):
+        """The `ResNetSpec` this run trains."""
+        import keras_resnetv2
+
+        if self.spec is not None:
+            return keras_resnetv2.ResNetSpec.from_dict(self.spec)
+        return keras_resnetv2.get_variant(self.model).spec(depth=self.depth, **self.spec_overrides())
 
     def spec_overrides(self):
         """The `ResNetSpec` fields this run overrides in the named architecture."""

@@ -22,14 +22,13 @@ from keras_resnetv2.training.recipes import make_optimizer
 
 
 def _build(config, info, **kwargs):
-    import keras_resnetv2
+    from keras_resnetv2.builder import ResNet
 
-    return keras_resnetv2.build(
-        config.model,
+    return ResNet(
+        config.architecture(),
         input_shape=info.input_shape,
         classes=info.num_classes,
-        weights=None,
-        **config.spec_overrides(),
+        name=config.model.lower(),
         **kwargs,
     )
 
