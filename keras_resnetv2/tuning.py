@@ -265,6 +265,7 @@ class HyperResNet(keras_tuner.HyperModel):
         self.space = space or resolve_space()
         self.ablation = None if ablation is None else check_choice("ablation", ablation, ABLATIONS)
         self.seeds = seeds
+        self._gradients_before = _custom_gradients()
 
     def trial_config(self, hp):
         """The `TrainConfig` of the trial `hp` describes (declaring what it uses)."""
@@ -282,6 +283,7 @@ class HyperResNet(keras_tuner.HyperModel):
         )
 
     def build(self, hp):
+        _release_custom_gradients(keep=self._gradients_before)
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.seed)
         model = runner.build_model(config, self.info)
@@ -299,6 +301,35 @@ class HyperResNet(keras_tuner.HyperModel):
         final = {name: float(values[-1]) for name, values in history.history.items()}
         final.update(epochs=len(history.epoch), seconds=time.time() - start)
         return final
+
+
+def _custom_gradients():
+    """Names in TensorFlow's global registry of `tf.custom_gradient` functions."""
+    if keras.backend.backend() != "tensorflow":
+        return set()
+    from tensorflow.python.framework import ops as tf_ops
+
+    return {name for name in tf_ops._gradient_registry._registry if name.startswith("CustomGradient-")}
+
+
+def _release_custom_gradients(*, keep):
+    """Drops the custom gradients registered by earlier trials (TensorFlow only).
+
+    Works around a TensorFlow 2.21 leak: tracing a train step under a
+    `tf.distribute` replica context registers a `tf.custom_gradient` (from
+    `ReplicaContext.all_reduce`) in TF's global gradient registry, never removed, and
+    it keeps that trial's whole graph alive: about 9 MiB per trial of a tiny net.
+    Earlier trials' train steps are traced already (KerasTuner cleared the session),
+    so their entries are no longer needed. Private API, hence the narrow scope:
+    only entries added since this `HyperResNet` was made.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    from tensorflow.python.framework import ops as tf_ops
+
+    registry = tf_ops._gradient_registry._registry
+    for name in _custom_gradients() - keep:
+        registry.pop(name, None)
 
 
 class FailOnNaN(keras.callbacks.Callback):
