@@ -17,12 +17,12 @@ setup(
         # train.py / keras_resnetv2.training: flags, TensorBoard logs, plots, image folders.
         "train": ["tensorflow>=2.20", "absl-py", "tensorboard", "matplotlib", "pillow"],
         # keras_resnetv2.tuning: KerasTuner searches (train.py --tune).
-        "tune": ["keras-tuner>=1.4"],
+        "tune": ["keras-tuner[bayesian]>=1.4"],
         # CIFAR and ImageNet through tensorflow-datasets (Fashion-MNIST needs none).
         "data": ["tensorflow-datasets"],
         "dev": [
             "tensorflow-cpu>=2.20", "jax[cpu]", "pytest>=8", "absl-py", "tensorboard", "matplotlib",
-            "pillow", "keras-tuner>=1.4",
+            "pillow", "keras-tuner[bayesian]>=1.4",
         ],
     },
 )

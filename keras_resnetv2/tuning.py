@@ -28,6 +28,7 @@ is redone), and distributes with KerasTuner's chief/worker mode
 (`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`, `KERASTUNER_TUNER_ID`).
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -303,6 +304,33 @@ class HyperResNet(keras_tuner.HyperModel):
         return final
 
 
+@contextlib.contextmanager
+def _atomic_tuner_state():
+    """Makes KerasTuner's state writes atomic for the duration of a search.
+
+    KerasTuner 1.4 writes its oracle and trial JSON files in place, so a search killed
+    mid-write leaves an empty file and can no longer resume. Local files go through
+    write-then-rename instead (private `keras_tuner.src.utils.save_json`; remote
+    paths keep KerasTuner's own writer).
+    """
+    from keras_tuner.src import utils as tuner_utils
+
+    original = tuner_utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return original(path, obj)
+        text = json.dumps(obj)
+        atomic_write_text(path, text)
+        return text
+
+    tuner_utils.save_json = save_json
+    try:
+        yield
+    finally:
+        tuner_utils.save_json = original
+
+
 def _custom_gradients():
     """Names in TensorFlow's global registry of `tf.custom_gradient` functions."""
     if keras.backend.backend() != "tensorflow":
@@ -433,10 +461,11 @@ def search(config, tune, *, callbacks=None, verbose=1):
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        tuner.search(
-            train_ds, epochs=config.epochs, steps_per_epoch=steps, validation_data=val_ds, shuffle=False,
-            callbacks=list(callbacks or []), verbose=verbose,
-        )
+        with _atomic_tuner_state():
+            tuner.search(
+                    train_ds, epochs=config.epochs, steps_per_epoch=steps, validation_data=val_ds, shuffle=False,
+                callbacks=list(callbacks or []), verbose=verbose,
+            )
     except RuntimeError as error:
         if "consecutive failures" not in str(error):
             raise

@@ -4,7 +4,7 @@
 
     trials.md    ranked Markdown table (hyperparameters, validation accuracy, epochs, time)
     trials.csv   the same rows
-    trials.png   validation accuracy per activation order and per shortcut
+    trials.png   validation accuracy per ablation row, or per order and per shortcut
     best.json    the best trial's `ResNetSpec` and recipe, for `train.py --spec=best.json`
 
 Rows come from `trial_rows(oracle_trials)`, which reads KerasTuner `Trial` objects:
@@ -69,15 +69,17 @@ def csv_text(rows):
 
 
 def plot_scores(rows, path):
-    """Validation accuracy of each completed trial, grouped by order and by shortcut."""
+    """Validation accuracy of each completed trial, by ablation row, or by order and by shortcut."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     done = [r for r in rows if r[SCORE] is not None]
-    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for axis, key in zip(axes, ("order", "shortcut")):
+    # An ablation's trials are table rows; a free search's vary order and shortcut.
+    keys = [k for k in ("row", "order", "shortcut") if any(r.get(k) is not None for r in done)] or ["trial"]
+    figure, axes = pyplot.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), constrained_layout=True, squeeze=False)
+    for axis, key in zip(axes[0], keys):
         groups = sorted({r.get(key) for r in done if r.get(key) is not None})
         for i, group in enumerate(groups):
             scores = [r[SCORE] for r in done if r.get(key) == group]

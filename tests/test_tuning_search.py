@@ -268,3 +268,12 @@ def test_memory_stays_bounded_over_20_trials(fashion_mnist_dir, tmp_path):
     # session is cleared and earlier trials' graphs released between trials. Without the
     # release, each trial kept about 9 MiB (780 -> 1145 MiB over 40 trials).
     assert max(samples[5:]) - samples[4] < 40, [round(s) for s in samples]
+
+
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_bayesian_and_hyperband_tuners_run(tuner, fashion_mnist_dir, tmp_path):
+    tune = tuning.TuneConfig(tuner=tuner, tune_dir=str(tmp_path / "tune"), max_trials=2,
+                             space=dict(TINY_SPACE, shortcut=["identity", "conv1x1"]))
+    rows = tuning.search(tiny_config(tmp_path, epochs=2), tune, verbose=0)
+    assert rows and all(r["status"] == "COMPLETED" for r in rows)
+    assert (tmp_path / "tune" / "best.json").exists()
