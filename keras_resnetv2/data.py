@@ -44,6 +44,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from keras_resnetv2 import image_folder
+from keras_resnetv2.preprocessing import DATASETS as LABELS  # one list of label names per dataset
 from keras_resnetv2.validation import check_choice, fail
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -87,25 +88,11 @@ class DatasetInfo:
     streaming: bool = False
 
 
-_CIFAR100_FINE_LABELS = (
-    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus "
-    "butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch "
-    "crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo "
-    "keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse "
-    "mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy "
-    "porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper "
-    "snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television "
-    "tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm"
-).split()
-
 DATASETS = {
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",
         num_classes=10,
-        label_names=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-        ),
+        label_names=LABELS["fashion_mnist"]["labels"],
         input_shape=(28, 28, 1),
         flip=True,
         pad=4,
@@ -114,10 +101,7 @@ DATASETS = {
     "cifar10": DatasetInfo(
         name="cifar10",
         num_classes=10,
-        label_names=(
-            "airplane", "automobile", "bird", "cat", "deer",
-            "dog", "frog", "horse", "ship", "truck",
-        ),
+        label_names=LABELS["cifar10"]["labels"],
         input_shape=(32, 32, 3),
         flip=True,
         pad=4,
@@ -126,7 +110,7 @@ DATASETS = {
     "cifar100": DatasetInfo(
         name="cifar100",
         num_classes=100,
-        label_names=tuple(_CIFAR100_FINE_LABELS),
+        label_names=LABELS["cifar100"]["labels"],
         input_shape=(32, 32, 3),
         flip=True,
         pad=4,

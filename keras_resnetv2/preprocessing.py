@@ -51,8 +51,8 @@ DATASETS = {
         "mean": (72.940,),
         "std": (90.021,),
         "labels": (
-            "t-shirt/top", "trouser", "pullover", "dress", "coat",
-            "sandal", "shirt", "sneaker", "bag", "ankle_boot",
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
         ),
     },
 }

@@ -29,7 +29,7 @@ def test_fashion_mnist_standardizes_one_channel():
     preprocess, decode = family_functions("standardize", "fashion_mnist")
     assert preprocess(np.full((1, 28, 28, 1), 72.94, "float32")).max() == pytest.approx(0.0, abs=1e-5)
     scores = np.eye(10)[[9]]
-    assert decode(scores, top=1) == [[("ankle_boot", "ankle_boot", 1.0)]]
+    assert decode(scores, top=1) == [[("Ankle boot", "Ankle boot", 1.0)]]
 
 
 def test_decode_predictions_names_cifar_classes_in_keras_format():
