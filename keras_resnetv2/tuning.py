@@ -41,7 +41,7 @@ import keras_tuner
 from keras_resnetv2 import data as data_lib
 from keras_resnetv2 import tuning_report
 from keras_resnetv2.training import runner
-from keras_resnetv2.training.artifacts import atomic_write_text
+from keras_resnetv2.files import atomic_write_text
 from keras_resnetv2.training.distribution import check_global_batch, make_strategy
 
 from keras_resnetv2.spec import (

@@ -16,7 +16,7 @@ import io
 import json
 import os
 
-from keras_resnetv2.training.artifacts import atomic_write_bytes, atomic_write_text
+from keras_resnetv2.files import atomic_write_bytes, atomic_write_text
 
 SCORE = "val_accuracy"
 COLUMNS = (

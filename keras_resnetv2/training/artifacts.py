@@ -1,11 +1,9 @@
-"""Artifacts: files written whole or not at all, the CSV log, the curves plot, versions.
+"""Artifacts of a run: config.json, metrics.json, the CSV log, the curves plot, versions.
 
-Every file is written under a temporary name in the same folder, flushed to disk and
-renamed over its destination (`os.replace` is atomic on POSIX), so no artifact is
-ever half-written, whenever the process is killed.
+Every artifact is written atomically (`keras_resnetv2.files`): never half-written,
+whenever the process is killed.
 """
 
-import contextlib
 import csv
 import io
 import json
@@ -17,43 +15,8 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_resnetv2.files import atomic_save_weights, atomic_write_bytes, atomic_write_text
 from keras_resnetv2.validation import fail
-
-
-@contextlib.contextmanager
-def _replacing(path):
-    """Yields a temporary sibling of `path` to write; renames it over `path` on success.
-
-    The temporary name keeps the suffix (Keras checks `.weights.h5`); on an error it
-    is removed and `path` is left as it was.
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{name}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_bytes(path, payload):
-    """Writes `payload` to `path` through a temporary file in the same folder."""
-    with _replacing(path) as tmp, open(tmp, "xb") as f:
-        f.write(payload)
-
-
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_save_weights(model, path):
-    """`model.save_weights(path)` through a temporary file in the same folder."""
-    with _replacing(path) as tmp:
-        model.save_weights(tmp)
 
 
 def check_writable(model_dir):

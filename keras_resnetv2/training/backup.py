@@ -14,7 +14,7 @@ import time
 
 import keras
 
-from keras_resnetv2.training.artifacts import atomic_save_weights, atomic_write_text
+from keras_resnetv2.files import atomic_save_weights, atomic_write_text
 from keras_resnetv2.validation import fail
 
 # Fields that may change between a killed run and its resumption.

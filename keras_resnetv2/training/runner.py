@@ -92,7 +92,7 @@ class RunResult:
     """What `run` returns: the test metrics, the per-epoch history, where it wrote.
 
     `model` is the plain builder's model (softmax top) holding the trained weights,
-    on every worker of a distributed run (the chief alone saves it).
+    on every worker of a distributed run (the chief alone saves it: `is_chief`).
     """
 
     test_accuracy: float
@@ -103,6 +103,7 @@ class RunResult:
     wall_time: float
     model_dir: str
     model: keras.Model = dataclasses.field(repr=False)
+    is_chief: bool = True
 
 
 def run(config, *, command=None):
@@ -229,5 +230,6 @@ def run(config, *, command=None):
         wall_time=wall_time,
         model_dir=config.model_dir,
         model=exported,
+        is_chief=distribution.is_chief,
     )
 
