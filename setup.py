@@ -10,7 +10,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["keras_resnetv2", "keras_resnetv2.*"]),
+    # zoo/ (manifest, weights, cards) is installed as keras_resnetv2/zoo_files, where
+    # keras_resnetv2.zoo.manifest.zoo_dir() finds it outside a source checkout.
+    packages=find_packages(include=["keras_resnetv2", "keras_resnetv2.*"]) + ["keras_resnetv2.zoo_files"],
+    package_dir={"keras_resnetv2.zoo_files": "zoo"},
+    package_data={"keras_resnetv2.zoo_files": ["manifest.json", "*/*"]},
     install_requires=["keras>=3.13.2", "numpy", "h5py"],
     extras_require={
         "tf": ["tensorflow>=2.20"],

@@ -31,7 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from keras_resnetv2 import data, training, tuning  # noqa: E402
+from keras_resnetv2 import data, training, tuning, zoo  # noqa: E402
+from keras_resnetv2.zoo import cards, export  # noqa: E402
 from keras_resnetv2.spec import ORDERS, SHORTCUTS  # noqa: E402
 from keras_resnetv2.tuning_report import read_spec_file  # noqa: E402
 from keras_resnetv2.tuning import ABLATIONS, TUNERS  # noqa: E402
@@ -83,6 +84,11 @@ flags.DEFINE_string("tune_space", None, "JSON object pinning (a value) or restri
 flags.DEFINE_enum("ablation", None, list(ABLATIONS), "Search exactly the rows of the paper's Table 1 or 2.")
 flags.DEFINE_integer("seeds", 1, "Initialization seeds per ablation row.")
 flags.DEFINE_integer("max_consecutive_failed_trials", 3, "Stop a search after this many failed trials in a row.")
+flags.DEFINE_string(
+    "zoo_tag", None,
+    "After training, export the run as zoo entry {model}.{tag} (weights, manifest entry, model card; "
+    "the zoo folder is $KERAS_RESNETV2_ZOO_DIR or the checkout's zoo/).",
+)
 
 FLAGS = flags.FLAGS
 # Errors that are the user's to fix: reported in one line, without a traceback.
@@ -159,9 +165,18 @@ def main(argv):
     try:
         config = config_from_flags(FLAGS)
         if FLAGS.tune:
+            if FLAGS.zoo_tag:
+                raise ValueError(f"--zoo_tag exports one training, not a search. Received: zoo_tag={FLAGS.zoo_tag!r}")
             tuning.search(config, tune_config_from_flags(FLAGS))
-        else:
-            training.run(config, command=[os.path.basename(sys.executable)] + sys.argv)
+            return 0
+        if FLAGS.zoo_tag:  # checked before, not after, the training
+            export.check_exportable(config.model, config.architecture().to_dict(), FLAGS.zoo_tag, source="--model")
+        result = training.run(config, command=[os.path.basename(sys.executable)] + sys.argv)
+        if FLAGS.zoo_tag and result.is_chief:
+            entry = export.export_runs(
+                [result.model_dir], FLAGS.zoo_tag, data_dir=config.data_dir, readme=cards.checkout_readme()
+            )
+            print(f"zoo entry {entry['architecture']}.{entry['tag']} -> {zoo.entry_folder(entry)}", flush=True)
     except USER_ERRORS as e:
         print(f"train.py: error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -45,7 +45,9 @@ def ResNet(
         include_top: whether to end with global average pooling and the `predictions`
             Dense layer.
         weights: None (random initialization), a path to a weights file, or a name
-            from `zoo.available_weights(weights_arch)` such as `"imagenet"`.
+            from `zoo.available_weights(weights_arch)`: `"imagenet"`, or a zoo tag
+            such as `"fashion_mnist"`, whose input shape and classes become the
+            defaults (and are required with the top).
         input_tensor: optional Keras tensor (output of `keras.Input()`) to use as
             the image input.
         input_shape: optional `(height, width, channels)` (channels first under the
@@ -66,16 +68,24 @@ def ResNet(
     """
     zoo.check_weights_argument(weights, weights_arch)
     check_choice("pooling", pooling, POOLINGS)
-    if weights == "imagenet":
-        if include_top and classes != 1000:
+    pretrained = zoo.pretrained_input(weights, weights_arch)
+    if pretrained is not None:
+        trained_classes = pretrained[1]
+        if include_top and classes != trained_classes:
             fail(
                 "classes",
-                "With `weights='imagenet'` and `include_top=True`, `classes` must be 1000.",
+                f"With `weights={weights!r}` and `include_top=True`, `classes` must be "
+                f"{trained_classes}, the classes these weights were trained on.",
                 classes,
             )
         _check_pretrained_activation(classifier_activation, include_top)
+    size = spec.default_input_size
     input_shape = _resolve_input_shape(
-        input_shape, spec=spec, include_top=include_top, weights=weights
+        input_shape,
+        spec=spec,
+        include_top=include_top,
+        weights=weights,
+        pretrained_shape=None if pretrained is None else pretrained[0] or (size, size, 3),
     )
 
     if input_tensor is None:
@@ -111,7 +121,14 @@ def ResNet(
     model = keras.Model(inputs, x, name=name)
 
     weights_path = zoo.resolve_weights(weights, weights_arch, include_top=include_top)
-    if weights_path is not None:
+    if weights_path is not None and not include_top and weights not in (None, "imagenet") and pretrained:
+        # A zoo entry is one file, with its top: load it whole, then drop the head.
+        full = ResNet(spec, input_shape=pretrained[0], classes=pretrained[1], classifier_activation=None)
+        zoo.load_weights(full, weights_path)
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(full.get_layer(layer.name).get_weights())
+    elif weights_path is not None:
         zoo.load_weights(model, weights_path)
     return model
 
@@ -195,12 +212,16 @@ def _check_pretrained_activation(classifier_activation, include_top):
         )
 
 
-def _resolve_input_shape(input_shape, *, spec, include_top, weights):
-    """keras.applications' `obtain_input_shape` rules, with the net's own sizes."""
+def _resolve_input_shape(input_shape, *, spec, include_top, weights, pretrained_shape):
+    """keras.applications' `obtain_input_shape` rules, with the net's own sizes.
+
+    `pretrained_shape` (channels last) is the input the named `weights` were trained
+    with: the default, the required shape with the top, and the required channels.
+    """
     channels_first = keras.config.image_data_format() == "channels_first"
     size = spec.default_input_size
-    channels = 3
-    default = (channels, size, size) if channels_first else (size, size, channels)
+    height, width, channels = pretrained_shape or (size, size, 3)
+    default = (channels, height, width) if channels_first else (height, width, channels)
     if input_shape is None:
         if include_top:
             return default
@@ -220,16 +241,20 @@ def _resolve_input_shape(input_shape, *, spec, include_top, weights):
         )
     spatial = input_shape[1:] if channels_first else input_shape[:2]
     shape_channels = input_shape[0] if channels_first else input_shape[-1]
-    if weights == "imagenet":
+    if pretrained_shape is not None:
         if include_top and input_shape != default:
             fail(
                 "input_shape",
-                f"With `weights='imagenet'` and `include_top=True`, `input_shape` must "
-                f"be {default}.",
+                f"With `weights={weights!r}` and `include_top=True`, `input_shape` must "
+                f"be {default}, the input these weights were trained on.",
                 input_shape,
             )
         if shape_channels != channels:
-            fail("input_shape", f"ImageNet weights need {channels} input channels.", input_shape)
+            fail(
+                "input_shape",
+                f"The {weights!r} weights take {channels}-channel images.",
+                input_shape,
+            )
     if shape_channels is None:
         fail("input_shape", "The channel dimension of `input_shape` must be known.", input_shape)
     min_size = total_stride(spec)

@@ -7,7 +7,7 @@ Every builder has keras.applications' signature, plus keyword-only spec options:
 
 import dataclasses
 
-from keras_resnetv2 import builder
+from keras_resnetv2 import builder, zoo
 from keras_resnetv2.spec import ResNetSpec
 from keras_resnetv2.validation import check_choice
 
@@ -97,7 +97,9 @@ _DOC = """Instantiates {title} ({reference}).
 Args:
     include_top, weights, input_tensor, input_shape, pooling, classes,
     classifier_activation, name: as in keras.applications (`keras_resnetv2.ResNet`
-        documents each). Default `weights`: {weights!r}.
+        documents each). Default `weights`: {weights!r}; zoo tags: see
+        `keras_resnetv2.zoo.available_weights({arch!r})`. Default `classes`:
+        {classes}.
     **spec_options: keyword-only overrides of any `ResNetSpec` field (`order`,
         `shortcut`, `gate_bias`, `projection`, ...) or `layout`. Named weights load
         only into the unmodified architecture.
@@ -109,6 +111,9 @@ Returns:
 
 def _make_builder(variant):
     default_weights = "imagenet" if variant.layout == "keras" else None
+    # keras.applications' signature for its six models; elsewhere None: the classes
+    # of the named weights, else the family's default.
+    default_classes = 1000 if variant.layout == "keras" else None
 
     def build_variant(
         include_top=True,
@@ -116,12 +121,16 @@ def _make_builder(variant):
         input_tensor=None,
         input_shape=None,
         pooling=None,
-        classes=variant.default_classes,
+        classes=default_classes,
         classifier_activation="softmax",
         name=variant.arch,
         **spec_options,
     ):
         spec = variant.spec(**spec_options)
+        weights_arch = variant.arch if spec == variant.spec() else None
+        if classes is None:
+            pretrained = zoo.pretrained_input(weights, weights_arch)
+            classes = variant.default_classes if pretrained is None else pretrained[1]
         return builder.ResNet(
             spec,
             include_top=include_top,
@@ -132,7 +141,7 @@ def _make_builder(variant):
             classes=classes,
             classifier_activation=classifier_activation,
             name=name,
-            weights_arch=variant.arch if spec == variant.spec() else None,
+            weights_arch=weights_arch,
         )
 
     v2 = variant.order == "full_preactivation"
@@ -148,6 +157,8 @@ def _make_builder(variant):
         order=variant.order,
         layout=variant.layout,
         weights=default_weights,
+        arch=variant.arch,
+        classes=default_classes or f"{variant.default_classes}, or the classes of the named weights",
     )
     return build_variant
 

@@ -1,7 +1,9 @@
 """Shared fixtures of the data and training tests."""
 
+import http.server
 import os
 import sys
+import threading
 
 import pytest
 
@@ -60,3 +62,27 @@ def subprocess_env():
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture
+def served_folder(tmp_path):
+    """An HTTP server on 127.0.0.1 serving `tmp_path / "served"`; yields (folder, url, hits)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    hits = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def do_GET(self):
+            hits.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}/", hits
+    server.shutdown()

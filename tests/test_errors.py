@@ -78,7 +78,7 @@ def test_pretrained_top_needs_softmax_or_logits():
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(weights=None, include_top=False, input_shape=(16, 16, 3)), r"at least 32x32.*input_shape=\(16, 16, 3\)"),
-    (dict(weights="imagenet", include_top=False, input_shape=(224, 224, 1)), r"3 input channels.*input_shape=\(224, 224, 1\)"),
+    (dict(weights="imagenet", include_top=False, input_shape=(224, 224, 1)), r"3-channel images.*input_shape=\(224, 224, 1\)"),
     (dict(weights="imagenet", input_shape=(160, 160, 3)), r"must be \(224, 224, 3\).*input_shape=\(160, 160, 3\)"),
     (dict(weights=None, input_shape=(224, 224)), r"three positive integers.*input_shape=\(224, 224\)"),
     (dict(weights=None, input_shape=(None, 224, 3)), r"static.*input_shape=\(None, 224, 3\)"),

@@ -5,8 +5,6 @@ ResNet50 and ResNet50V2 run in the default tier; the 101/152 models in the slow 
 """
 
 import hashlib
-import http.server
-import threading
 
 import h5py
 import keras
@@ -99,30 +97,6 @@ def test_imagenet_hashes_are_keras_applications_hashes():
 
     assert zoo.IMAGENET_HASHES == {k: v for k, v in resnet.WEIGHTS_HASHES.items() if k in zoo.IMAGENET_HASHES}
     assert zoo.IMAGENET_BASE_URL == resnet.BASE_WEIGHTS_PATH
-
-
-@pytest.fixture
-def served_folder(tmp_path):
-    """An HTTP server on 127.0.0.1 serving `tmp_path / "served"`; yields (folder, url, hits)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    hits = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(folder), **kwargs)
-
-        def do_GET(self):
-            hits.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}/", hits
-    server.shutdown()
 
 
 def test_imagenet_weights_download_verify_and_cache(served_folder, tmp_path, monkeypatch):

@@ -1,0 +1,20 @@
+"""The model zoo: pretrained weights with provenance, verified on every load.
+
+    import keras_resnetv2
+    model = keras_resnetv2.ResNet20V2(weights="fashion_mnist")   # a zoo tag
+    keras_resnetv2.zoo.entries()                                   # the manifest
+
+`zoo/manifest.json` is the single source of truth (`manifest`); the builders' `weights=`
+argument resolves through `registry`; `python -m keras_resnetv2.zoo` lists, shows,
+verifies, evaluates and exports entries.
+"""
+
+from keras_resnetv2.zoo.manifest import (  # noqa: F401
+    ZOO_DIR_VARIABLE, entries, entry_folder, get_entry, read_manifest, tags_of,
+    validate_manifest, zoo_dir,
+)
+from keras_resnetv2.zoo.registry import (  # noqa: F401
+    IMAGENET_BASE_URL, IMAGENET_HASHES, MIRROR_VARIABLE, available_weights, cache_dir,
+    check_weights_argument, load_weights, pretrained_input, resolve_weights, verify_file,
+    zoo_file,
+)

@@ -1,0 +1,126 @@
+"""The zoo's command line.
+
+    python -m keras_resnetv2.zoo list                       # the entries, one per line
+    python -m keras_resnetv2.zoo show resnet20v2.fashion_mnist
+    python -m keras_resnetv2.zoo verify [NAME]              # sha256 and parameter count
+    python -m keras_resnetv2.zoo evaluate NAME              # test accuracy vs the manifest
+    python -m keras_resnetv2.zoo export RUN_DIR [RUN_DIR...] --tag=fashion_mnist
+    python -m keras_resnetv2.zoo cards                      # regenerate cards + README table
+
+Exit status 0 when every check holds, 1 otherwise (and on bad input, with the reason).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from keras_resnetv2.zoo import manifest
+
+# Largest |evaluated - recorded| test accuracy `evaluate` accepts: 0.1 point.
+TOLERANCE = 0.001
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m keras_resnetv2.zoo", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="List the entries.")
+    show = commands.add_parser("show", help="Print an entry of the manifest.")
+    show.add_argument("name")
+    verify = commands.add_parser("verify", help="Check the files' sha256 and the built models' parameters.")
+    verify.add_argument("name", nargs="?")
+    evaluate = commands.add_parser("evaluate", help="Recompute an entry's test accuracy on the real test set.")
+    evaluate.add_argument("name")
+    evaluate.add_argument("--data_dir", help="The dataset's folder (default: the usual place).")
+    evaluate.add_argument("--tolerance", type=float, default=TOLERANCE, help="Accepted difference (fraction).")
+    export = commands.add_parser("export", help="Make an entry of finished train.py runs (one per seed).")
+    export.add_argument("run_dirs", nargs="+")
+    export.add_argument("--tag", required=True)
+    export.add_argument("--url", action="append", help="Download URL of the weights file (repeatable).")
+    export.add_argument("--data_dir")
+    export.add_argument("--readme", help="README.md whose zoo table to regenerate (default: the checkout's).")
+    commands.add_parser("cards", help="Regenerate the model cards and the README's zoo table.")
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, OSError) as error:
+        print(f"python -m keras_resnetv2.zoo {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _list(args):
+    for name, entry in manifest.entries().items():
+        metrics = entry["metrics"]
+        print(f"{name:32} {entry['builder']}(weights={entry['tag']!r})  {entry['dataset']['name']}  "
+              f"test accuracy {100 * metrics['test_accuracy']:.2f}%  {metrics['epochs']} epochs  "
+              f"{entry['parameters']['total']:,} parameters  {entry['file']['size'] / 2**20:.1f} MiB")
+    return 0
+
+
+def _show(args):
+    print(json.dumps(manifest.get_entry(args.name), indent=2))
+    print(f"card: {manifest.entry_folder(manifest.get_entry(args.name)) / 'README.md'}")
+    return 0
+
+
+def _verify(args):
+    from keras_resnetv2 import variants
+    from keras_resnetv2.zoo import registry
+
+    names = [args.name] if args.name else list(manifest.entries())
+    failures = 0
+    for name in names:
+        entry = manifest.get_entry(name)
+        try:
+            path = registry.zoo_file(entry)
+            model = variants.build(entry["builder"], weights=entry["tag"])
+            if model.count_params() != entry["parameters"]["total"]:
+                raise ValueError(f"{model.count_params():,} parameters, the manifest says {entry['parameters']['total']:,}")
+            print(f"OK    {name}: sha256 {entry['file']['sha256'][:12]}... ({path}), "
+                  f"{entry['parameters']['total']:,} parameters")
+        except (ValueError, OSError) as error:
+            failures += 1
+            print(f"FAIL  {name}: {error}")
+    return 1 if failures else 0
+
+
+def _evaluate(args):
+    from keras_resnetv2.zoo.evaluation import evaluate
+
+    entry = manifest.get_entry(args.name)
+    result = evaluate(args.name, data_dir=args.data_dir)
+    recorded = entry["metrics"]["test_accuracy"]
+    ok = abs(result.accuracy - recorded) <= args.tolerance
+    print(f"{'OK' if ok else 'FAIL'}  {args.name}: test accuracy {100 * result.accuracy:.2f}% on "
+          f"{result.examples:,} images; manifest {100 * recorded:.2f}% (tolerance {100 * args.tolerance:.2f} point)")
+    return 0 if ok else 1
+
+
+def _export(args):
+    from keras_resnetv2.zoo import cards
+    from keras_resnetv2.zoo.export import export_runs
+
+    entry = export_runs(args.run_dirs, args.tag, urls=args.url, data_dir=args.data_dir,
+                        readme=args.readme or cards.checkout_readme())
+    print(f"exported {manifest.entry_name(entry)}: test accuracy {100 * entry['metrics']['test_accuracy']:.2f}% "
+          f"-> {manifest.entry_folder(entry)}")
+    return 0
+
+
+def _cards(args):
+    from keras_resnetv2.zoo import cards
+
+    entries = manifest.entries()
+    for entry in entries.values():
+        cards.write_card(entry)
+    readme = cards.checkout_readme()
+    if readme:
+        cards.update_readme(readme, entries)
+    print(f"wrote {len(entries)} card(s)" + (f" and the table of {readme}" if readme else ""))
+    return 0
+
+
+COMMANDS = {"list": _list, "show": _show, "verify": _verify, "evaluate": _evaluate, "export": _export, "cards": _cards}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Turns finished train.py runs into a zoo entry: weights, manifest entry, model card.
+
+    python -m keras_resnetv2.zoo export runs/resnet20v2_fashion_mnist --tag=fashion_mnist
+    python train.py ... --zoo_tag=fashion_mnist        # the same, after training
+
+Several runs of one configuration (seeds) make one entry: the manifest records every
+run's final-epoch test accuracy, their median and range, and ships the weights of the
+median run (the lower median for an even count).
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import re
+import shlex
+
+import numpy as np
+
+from keras_resnetv2.files import atomic_write_bytes, atomic_write_text, file_digest
+from keras_resnetv2.flops import count_flops
+from keras_resnetv2.validation import fail
+from keras_resnetv2.zoo import cards, manifest
+from keras_resnetv2.zoo.evaluation import evaluate_model
+
+# Where the repository publishes zoo/ (`urls` of new entries unless given).
+DEFAULT_BASE_URL = "https://github.com/keras-resnetv2/keras-resnetv2/raw/main/zoo"
+LICENSE = "Apache-2.0"
+# Fields of a run that must agree between the seeds of one entry.
+_SAME_ACROSS_SEEDS = ("model", "spec", "input_shape", "classes")
+
+
+def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, readme=None):
+    """Exports the finished runs `run_dirs` (one or several seeds) as entry `arch.tag`.
+
+    Args:
+        run_dirs: model_dir folders of finished train.py runs (config.json,
+            metrics.json and model.weights.h5 in each).
+        tag: the entry's tag, e.g. `"fashion_mnist"`.
+        zoo_folder: the zoo to write (default: `manifest.zoo_dir()`).
+        urls: download URLs of the weights file (default: under `DEFAULT_BASE_URL`).
+        data_dir: the dataset folder, for the confusion matrix's evaluation.
+        readme: a README.md whose zoo table is regenerated, if given.
+
+    Returns:
+        The manifest entry.
+    """
+    from keras_resnetv2 import variants
+    from keras_resnetv2.training.artifacts import library_versions, plot_curves
+
+    runs = [_read_run(d) for d in (run_dirs if isinstance(run_dirs, (list, tuple)) else [run_dirs])]
+    config = runs[0]["config"]
+    for run in runs[1:]:
+        differing = [k for k in _SAME_ACROSS_SEEDS if run["config"][k] != config[k]]
+        if differing:
+            fail("run_dirs", f"The runs of one entry must share {differing}; {run['dir']} differs.", run["dir"])
+    variant = check_exportable(config["model"], config["spec"], tag, source=runs[0]["dir"])
+    accuracies = [r["metrics"]["test"]["accuracy"] for r in runs]
+    chosen = runs[int(np.argsort(accuracies)[(len(runs) - 1) // 2])]
+    name = f"{variant.arch}.{tag}"
+    entry_dir = manifest.entry_folder({"architecture": variant.arch, "tag": tag}, zoo_folder)
+    entry_dir.mkdir(parents=True, exist_ok=True)
+    file_name = f"{name}.weights.h5"
+
+    model = variants.build(
+        variant.name, weights=chosen["weights"], input_shape=tuple(config["input_shape"]), classes=config["classes"]
+    )
+    dataset = chosen["config"]["dataset"]
+    mean = [255.0 * m for m in dataset["mean"]]
+    std = [255.0 * s for s in dataset["std"]]
+    evaluation = evaluate_model(model, dataset=dataset["name"], mean=mean, std=std, data_dir=data_dir)
+    recorded = chosen["metrics"]["test"]["accuracy"]
+    if abs(evaluation.accuracy - recorded) > 0.001:
+        raise ValueError(
+            f"Re-evaluating {chosen['dir']} gives {evaluation.accuracy:.4f} test accuracy, its "
+            f"metrics.json says {recorded:.4f}: the weights or the dataset changed."
+        )
+
+    atomic_write_bytes(entry_dir / file_name, open(chosen["weights"], "rb").read())
+    train_config = chosen["config"]["train_config"]
+    metrics = {
+        "test_accuracy": recorded,
+        "test_loss": chosen["metrics"]["test"]["loss"],
+        "epochs": chosen["metrics"]["epochs"],
+        "runs": [
+            {"seed": r["config"]["train_config"]["seed"], "test_accuracy": r["metrics"]["test"]["accuracy"],
+             "command": _command(r["config"]["command"])}
+            for r in runs
+        ],
+    }
+    if len(runs) > 1:
+        metrics.update(
+            median_test_accuracy=float(np.median(accuracies)),
+            min_test_accuracy=min(accuracies),
+            max_test_accuracy=max(accuracies),
+            std_test_accuracy=float(np.std(accuracies, ddof=1)),
+        )
+    entry = {
+        "architecture": variant.arch,
+        "tag": tag,
+        "builder": variant.name,
+        "spec": config["spec"],
+        "dataset": {
+            "name": dataset["name"],
+            "source": dataset["source"],
+            "checksums_sha256": dataset["checksums_sha256"],
+            "train_examples": dataset["train_examples"],
+            "test_examples": dataset["test_examples"],
+        },
+        "input_shape": config["input_shape"],
+        "classes": config["classes"],
+        "label_names": dataset["label_names"],
+        "preprocessing": {"mode": "standardize", "dataset": dataset["name"], "mean": mean, "std": std},
+        "metrics": metrics,
+        "parameters": {
+            "total": int(model.count_params()),
+            "trainable": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
+        },
+        "flops": count_flops(model),
+        "file": {
+            "name": file_name,
+            "sha256": file_digest(entry_dir / file_name),
+            "size": os.path.getsize(entry_dir / file_name),
+        },
+        "urls": list(urls) if urls else [f"{DEFAULT_BASE_URL}/{name}/{file_name}"],
+        "command": _command(chosen["config"]["command"]),
+        "training": {
+            **{k: train_config[k] for k in ("recipe", "epochs", "batch_size", "learning_rate", "weight_decay",
+                                             "momentum", "nesterov", "warmup_steps", "augment", "precision")},
+            "schedule": chosen["config"]["schedule"],
+            "distribution": chosen["config"]["distribution"],
+            "wall_time_s": chosen["metrics"]["wall_time_s"],
+            "augmentation": dataset["augmentation"],
+        },
+        "library_versions": chosen["config"]["versions"],
+        "date": datetime.date.today().isoformat(),
+        "license": LICENSE,
+    }
+    manifest.validate_entry(entry, where=f"the new entry {name!r}")
+
+    history = chosen["metrics"]["history"]
+    atomic_write_text(entry_dir / "history.csv", _history_csv(history))
+    plot_curves(history, entry_dir / "curves.png")
+    cards.plot_confusion(evaluation.confusion, entry["label_names"], entry_dir / "confusion.png")
+    atomic_write_text(entry_dir / "evaluation.json", json.dumps({
+        "accuracy": evaluation.accuracy,
+        "examples": evaluation.examples,
+        "per_class_accuracy": [float(a) for a in evaluation.per_class_accuracy],
+        "confusion": evaluation.confusion.tolist(),
+        "library_versions": library_versions(),
+    }, indent=1) + "\n")
+    current = manifest.read_manifest(zoo_folder)
+    current["entries"][name] = entry
+    manifest.write_manifest(current, zoo_folder)
+    cards.write_card(entry, zoo_folder)
+    if readme:
+        cards.update_readme(readme, current["entries"])
+    return entry
+
+
+def check_exportable(model, spec, tag, *, source):
+    """The `Variant` of `model`; raises unless a run of `spec` can become entry `tag`.
+
+    `spec` is the run's spec (dict), `source` names the run in the message.
+    """
+    from keras_resnetv2 import variants
+
+    variant = variants.get_variant(model)
+    if not (isinstance(tag, str) and re.fullmatch(r"[a-z0-9_]+", tag)) or tag == "imagenet":
+        fail("tag", "A zoo tag is lower-case letters, digits and '_' (and not 'imagenet').", tag)
+    if spec != variant.spec().to_dict():
+        fail(
+            "spec",
+            f"{source} trains a modified {variant.name} (spec options): zoo entries hold "
+            f"the named architectures, which their builders rebuild from the tag.",
+            source,
+        )
+    return variant
+
+
+def _read_run(run_dir):
+    paths = {k: os.path.join(run_dir, f) for k, f in
+             (("config", "config.json"), ("metrics", "metrics.json"), ("weights", "model.weights.h5"))}
+    missing = [os.path.basename(p) for p in paths.values() if not os.path.isfile(p)]
+    if missing:
+        fail("run_dirs", f"{run_dir} is not a finished train.py run: {missing} missing.", run_dir)
+    with open(paths["config"], encoding="utf-8") as f:
+        config = json.load(f)
+    with open(paths["metrics"], encoding="utf-8") as f:
+        metrics = json.load(f)
+    return {"dir": run_dir, "config": config, "metrics": metrics, "weights": paths["weights"]}
+
+
+def _command(argv):
+    """The recorded command line, with the interpreter as `python` (portable)."""
+    return " ".join(["python"] + [shlex.quote(a) for a in argv[1:]])
+
+
+def _history_csv(history):
+    keys = list(dict.fromkeys(k for h in history for k in h))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
