@@ -94,7 +94,7 @@ def test_cifar_net_refuses_inputs_below_its_total_stride():
 
 
 def test_weights_path_that_does_not_exist():
-    with raises(r"`weights` must be None, one of \[\] for 'resnet20', or the path.*weights='/no/such.weights.h5'"):
+    with raises(r"`weights` must be None, one of \['fashion_mnist'\] for 'resnet20', or the path.*weights='/no/such.weights.h5'"):
         keras_resnetv2.ResNet20(weights="/no/such.weights.h5")
 
 
