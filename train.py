@@ -83,7 +83,11 @@ flags.DEFINE_integer("executions_per_trial", 1, "Models trained per trial.")
 flags.DEFINE_string("tune_space", None, "JSON object pinning (a value) or restricting (a list) hyperparameters.")
 flags.DEFINE_enum("ablation", None, list(ABLATIONS), "Search exactly the rows of the paper's Table 1 or 2.")
 flags.DEFINE_integer("seeds", 1, "Initialization seeds per ablation row.")
-flags.DEFINE_integer("max_consecutive_failed_trials", 3, "Stop a search after this many failed trials in a row.")
+flags.DEFINE_integer(
+    "max_consecutive_failed_trials", None,
+    "Stop a search after this many failed trials in a row (default 3; with --ablation, never: a diverging "
+    "row is a result).",
+)
 flags.DEFINE_string(
     "zoo_tag", None,
     "After training, export the run as zoo entry {model}.{tag} (weights, manifest entry, model card; "

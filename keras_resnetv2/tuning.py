@@ -280,7 +280,8 @@ class HyperResNet(keras_tuner.HyperModel):
             spec, recipe = declare(hp, self.space, family=self.config.architecture().stem)
             seed = self.config.seed
         return dataclasses.replace(
-            self.config, spec=spec.to_dict(), order=None, shortcut=None, spec_options={}, seed=seed, **recipe
+            self.config, spec=spec.to_dict(), depth=None, order=None, shortcut=None, spec_options={},
+            seed=seed, **recipe
         )
 
     def build(self, hp):
@@ -384,7 +385,9 @@ class TuneConfig:
         space: pins and restrictions of the space (`resolve_space` arguments).
         ablation: None, "table1" or "table2".
         seeds: initialization seeds per ablation row.
-        max_consecutive_failed_trials: stop a hopeless search after this many.
+        max_consecutive_failed_trials: stop a hopeless search after this many (default
+            3; in ablation mode every trial, since a row that diverges is one of the
+            table's results: the paper's "fail").
     """
 
     tuner: str = "random"
@@ -394,7 +397,7 @@ class TuneConfig:
     space: dict = dataclasses.field(default_factory=dict)
     ablation: str = None
     seeds: int = 1
-    max_consecutive_failed_trials: int = 3
+    max_consecutive_failed_trials: int = None
 
     def __post_init__(self):
         check_choice("tuner", self.tuner, TUNERS)
@@ -402,11 +405,14 @@ class TuneConfig:
             check_choice("ablation", self.ablation, ABLATIONS)
             if self.space:
                 fail("space", "An ablation searches the paper's table rows; `space` does not apply.", self.space)
-        for name in ("executions_per_trial", "seeds", "max_consecutive_failed_trials"):
+        for name in ("executions_per_trial", "seeds"):
             _check_positive(name, getattr(self, name))
         if self.max_trials is None:
             self.max_trials = len(ABLATIONS[self.ablation]) * self.seeds if self.ablation else 10
         _check_positive("max_trials", self.max_trials)
+        if self.max_consecutive_failed_trials is None:
+            self.max_consecutive_failed_trials = self.max_trials + 1 if self.ablation else 3
+        _check_positive("max_consecutive_failed_trials", self.max_consecutive_failed_trials)
         resolve_space(**self.space)  # validates
 
     def description(self):

@@ -64,3 +64,27 @@ def test_pins_and_restrictions():
 def test_bad_space_requests(requested, match):
     with pytest.raises(ValueError, match=match):
         tuning.resolve_space(**requested)
+
+
+@pytest.mark.parametrize("ablation", list(tuning.ABLATIONS))
+def test_an_ablation_at_another_depth_gives_each_row_that_depth(ablation):
+    """`--depth` with `--ablation`: every trial's spec has the depth (and the config no
+    longer names it beside the spec, which TrainConfig refuses)."""
+    from keras_resnetv2.training import TrainConfig
+
+    config = TrainConfig(model="ResNet20V2", depth=8, validation_split=0.1)
+    hypermodel = tuning.HyperResNet(config, info=None, steps_per_epoch=10, ablation=ablation)
+    for row in tuning.ABLATIONS[ablation]:
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("row", row)
+        trial = hypermodel.trial_config(hp).resolved()
+        assert trial.depth is None and trial.architecture().depth == 8
+
+
+def test_an_ablation_never_stops_on_failed_rows_unless_asked():
+    table1 = tuning.TuneConfig(tuner="grid", ablation="table1", seeds=3)
+    assert table1.max_consecutive_failed_trials == table1.max_trials + 1 == 8 * 3 + 1
+    assert tuning.TuneConfig(tuner="random").max_consecutive_failed_trials == 3
+    assert tuning.TuneConfig(tuner="grid", ablation="table2", max_consecutive_failed_trials=2).max_consecutive_failed_trials == 2
+    with pytest.raises(ValueError, match=r"max_consecutive_failed_trials.*Received: max_consecutive_failed_trials=0"):
+        tuning.TuneConfig(max_consecutive_failed_trials=0)
