@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: venv data train test test-slow bench clean
+.PHONY: venv data train test test-slow bench bench-throughput clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/build_and_step.py
+
+# Training and inference img/s and FLOP/s: ours vs keras.applications vs PyTorch (CPU, JAX, GPU if any).
+bench-throughput: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) bench/throughput.py --json bench/results/throughput.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -24,6 +24,9 @@ setup(
         "tune": ["keras-tuner[bayesian]>=1.4"],
         # CIFAR and ImageNet through tensorflow-datasets (Fashion-MNIST needs none).
         "data": ["tensorflow-datasets"],
+        # bench/throughput.py's PyTorch reference nets, a CPU-only build (plain `torch` pulls
+        # in CUDA); the +cpu wheel comes from PyTorch's CPU wheel index or a local wheel folder.
+        "bench": ["torch==2.13.0+cpu"],
         "dev": [
             "tensorflow-cpu>=2.20", "jax[cpu]", "pytest>=8", "absl-py", "tensorboard", "matplotlib",
             "pillow", "keras-tuner[bayesian]>=1.4",

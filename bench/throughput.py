@@ -1,0 +1,655 @@
+"""Training and inference throughput (img/s) and FLOP/s: ours vs keras.applications vs PyTorch.
+
+    python bench/throughput.py [--models ResNet20V2 ResNet110V2 ResNet164V2 ResNet50V2] \
+        [--batch_size 128 ResNet50V2=16] [--steps 5] [--warmup 2] [--repeats 3] [--jit both] \
+        [--frameworks ours keras torch torch_compile] [--backend tensorflow jax] [--json PATH]
+    make bench-throughput      # all of it, into bench/results/throughput.json
+
+A quick check of the script itself (tiny settings, numbers meaningless):
+
+    python bench/throughput.py --quick --models ResNet20V2 --frameworks ours keras torch
+
+What is timed, per model, on one synthetic batch (uniform random images of the
+model's input size, random labels; no input pipeline), reused every step:
+
+* train: one optimizer step, SGD (momentum 0.9) on sparse categorical cross-entropy.
+  Keras: `model.compile(..., jit_compile=False/True)` then `model.train_on_batch`,
+  the compiled `tf.function` (XLA with jit on) under TensorFlow, `jax.jit` under
+  JAX. torch: forward, `F.cross_entropy`, backward, `optimizer.step()`.
+* infer: what a user gets from a compiled model: `model.predict_on_batch` (the
+  compiled predict function, `training=False`, NumPy out); torch: the net in eval
+  mode under `torch.inference_mode()`.
+
+`--warmup` steps of each (the first traces and compiles) are not timed; then
+`--repeats` rounds each time `--steps` steps of every framework in turn (ours,
+keras.applications, torch, torch.compile; jit off then on), so that machine noise
+hits all alike. A figure is the median img/s over the rounds, with (min-max);
+a ratio is of medians, ours / theirs (above 1: ours faster). The bench checks that
+the Keras steps replay their compiled graph (the Python forward never runs during
+the timed steps).
+
+The torch reference (`bench/torch_resnet.py`, an optional dependency: `pip install
+-e .[bench]`) is the same architecture written in torch.nn: the parameter table
+shows equal trainable parameters and forward FLOPs for each model. It runs with
+`torch.set_num_threads(os.cpu_count())` and channels-last tensors
+(`--torch_memory_format`); torch.compile (inductor) is its own column.
+
+FLOP/s: forward FLOPs per image from `keras_resnetv2.flops.count_flops` (2 per
+multiply-add of convs and Dense), a training step counted as 3x the forward. The
+peak is the best of a few float32 `--matmul_size` square matmuls measured in the
+same run, in each framework (TensorFlow for Keras under TF, JAX under JAX, torch for
+torch; NumPy's is shown too); share of peak = achieved / peak.
+
+Backends: `--backend` names the Keras backends to run. TensorFlow's rows run in this
+process (when it is Keras' backend here), JAX's in a subprocess of this script
+(`KERAS_BACKEND=jax JAX_PLATFORMS=cpu`) whose results are merged; each measures every
+requested framework, torch included, so its ratios come from one run. Under JAX only
+jit on is run: `jit_compile=False` there runs the step op by op, not a mode anyone
+trains in. A GPU section runs, in a JAX subprocess, when JAX sees a GPU or torch has
+CUDA: bfloat16 mixed precision (`mixed_bfloat16`, torch autocast), `--gpu_batch_size`,
+MFU against the measured bfloat16 matmul peak; otherwise it reports "no GPU on this
+machine".
+
+Measure on an idle machine: the report flags a busy start (load average above half
+the cores). Under contention OpenMP's static work split (torch, NumPy's BLAS) waits
+for its slowest thread, and their figures collapse far more than TensorFlow's.
+"""
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_resnetv2  # noqa: E402
+from keras_resnetv2.files import atomic_write_text  # noqa: E402
+from keras_resnetv2.flops import count_flops  # noqa: E402
+from keras_resnetv2.validation import fail  # noqa: E402
+from keras_resnetv2.variants import get_variant  # noqa: E402
+
+MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2", "ResNet50V2")
+MODES = ("train", "infer")
+FRAMEWORKS = ("ours", "keras", "torch", "torch_compile")
+BACKENDS = ("tensorflow", "jax")
+JITS = {"both": ("off", "on"), "on": ("on",), "off": ("off",)}
+TRAIN_FLOPS_PER_FORWARD = 3  # forward, plus gradients w.r.t. activations and weights
+LEARNING_RATE = 0.01
+QUICK = dict(steps=2, warmup=1, repeats=2, matmul_size=256)
+DEFAULTS = dict(steps=5, warmup=2, repeats=3, matmul_size=4096)
+GPU_MATMUL_SIZE = 16384
+TORCH_MISSING = "torch not installed (pip install -e .[bench])"
+LABELS = {"ours": "ours", "keras": "keras.applications", "torch": "torch", "torch_compile": "torch.compile"}
+
+
+def achieved_flops(forward_flops, images_per_second, mode):
+    """FLOP/s achieved by `mode` ("train": a step costs ~3 forwards; "infer": one)."""
+    return forward_flops * images_per_second * (TRAIN_FLOPS_PER_FORWARD if mode == "train" else 1)
+
+
+def matmul_flops_per_second(n, seconds):
+    """FLOP/s of one n x n by n x n matmul (n^3 multiply-adds) done in `seconds`."""
+    return 2 * n**3 / seconds
+
+
+def share_of_peak(achieved, peak):
+    return achieved / peak
+
+
+def images_per_second(batch_size, steps, seconds):
+    return [batch_size * steps / s for s in seconds]
+
+
+def spread(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def log(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# ---- Measuring (one backend, one device, in this process) ----------------------------------
+
+
+def torch_status():
+    """None when torch can be imported, else why not."""
+    if importlib.util.find_spec("torch") is None:
+        return TORCH_MISSING
+    try:
+        import torch  # noqa: F401
+    except Exception as error:  # a broken install: say so, run the rest
+        return f"torch failed to import ({type(error).__name__}: {error})"
+    return None
+
+
+def torch_reference():
+    """`bench/torch_resnet.py` (imports torch)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import torch_resnet
+
+    return torch_resnet
+
+
+def compile_failure(error):
+    """torch.compile's errors (a missing C++ toolchain, mostly) become the row's text; the rest runs."""
+    first_line = (str(error).strip().splitlines() or [""])[0][:200]
+    return f"torch.compile failed: {type(error).__name__}: {first_line}"
+
+
+class Runner:
+    """Timed steps of one framework: `{"train": fn, "infer": fn}`, and `sync` for a device."""
+
+    def __init__(self, framework, jit, steps, *, sync=None, forward_calls=None):
+        self.framework, self.jit, self.steps, self.sync = framework, jit, steps, sync or (lambda: None)
+        self.forward_calls = forward_calls  # Python forward calls of a Keras model, None for torch
+        self.record = {"framework": framework, "jit": jit, "first_call_s": {}, "warmup_s": {},
+                       "seconds": {mode: [] for mode in MODES}}
+
+    def _run(self, mode, count):
+        start = time.perf_counter()
+        for _ in range(count):
+            self.steps[mode]()
+        self.sync()
+        return time.perf_counter() - start
+
+    def warm_up(self, count):
+        """Runs `count` untimed steps of each mode; False (and the reason recorded) on a failure."""
+        for mode in MODES:
+            try:
+                self.record["first_call_s"][mode] = self._run(mode, 1)
+            except Exception as error:
+                if self.framework != "torch_compile":
+                    raise
+                self.record = {"framework": self.framework, "jit": self.jit, "skipped": compile_failure(error)}
+                return False
+            self.record["warmup_s"][mode] = self._run(mode, count - 1)
+        return True
+
+    def timed(self, mode, count):
+        """Times `count` steps of `mode`; checks that a Keras model replayed its compiled step."""
+        calls = list(self.forward_calls or ())
+        self.record["seconds"][mode].append(self._run(mode, count))
+        if self.forward_calls and self.forward_calls != calls:
+            raise RuntimeError(f"{self.framework} (jit {self.jit}) ran its Python forward during a timed {mode} "
+                               "step: the Keras step is not the compiled function.")
+
+
+def keras_runner(framework, builder, *, jit, x, y):
+    """A Runner of `model.train_on_batch` / `model.predict_on_batch` on a compiled model."""
+    model = builder()
+    calls = [0]
+    forward = model.call
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return forward(*args, **kwargs)
+
+    model.call = counted
+    model.compile(keras.optimizers.SGD(LEARNING_RATE, momentum=0.9), "sparse_categorical_crossentropy",
+                  jit_compile=jit == "on")
+    runner = Runner(framework, jit, {"train": lambda: model.train_on_batch(x, y),
+                                     "infer": lambda: model.predict_on_batch(x)}, forward_calls=calls)
+    return model, runner
+
+
+def measure_model(name, *, settings, device, backend):
+    """Builds every requested framework's `name`, warms each up, times them in turn."""
+    variant = get_variant(name)
+    size = variant.spec().default_input_size
+    shape, classes = (size, size, 3), variant.default_classes
+    batch = settings["batch_size"][name]
+    frameworks = settings["frameworks"]
+    record = {"model": name, "input_shape": list(shape), "classes": classes, "batch_size": batch,
+              "params": {}, "forward_flops": {}, "runs": []}
+    rng = np.random.default_rng(0)
+    x = keras.ops.convert_to_tensor(rng.uniform(-1, 1, (batch, *shape)).astype("float32"))
+    y = keras.ops.convert_to_tensor(rng.integers(0, classes, batch).astype("int32"))
+    builders = {"ours": lambda: keras_resnetv2.build(name, weights=None, input_shape=shape, classes=classes)}
+    if hasattr(keras.applications, name):
+        builders["keras"] = lambda: getattr(keras.applications, name)(weights=None, input_shape=shape, classes=classes)
+    runners = []
+    for jit in settings["jits"]:
+        for framework in ("ours", "keras"):
+            if framework not in frameworks:
+                continue
+            reason = None if settings["keras_on_device"] else "JAX sees no GPU"
+            if framework not in builders:
+                reason = "not in keras.applications"
+            if reason:
+                record["runs"].append({"framework": framework, "jit": jit, "skipped": reason})
+                continue
+            keras.utils.set_random_seed(0)
+            model, runner = keras_runner(framework, builders[framework], jit=jit, x=x, y=y)
+            record["params"][framework] = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+            record["forward_flops"][framework] = count_flops(model)
+            runners.append(runner)
+    for framework in ("torch", "torch_compile"):
+        if framework not in frameworks:
+            continue
+        reason = torch_status()
+        if reason is None and not settings["torch_on_device"]:
+            reason = "torch has no CUDA"
+        if reason is None and name not in torch_reference().REFERENCES:
+            reason = "no torch reference for this model"
+        if reason:
+            record["runs"].append({"framework": framework, "jit": "-", "skipped": reason})
+            continue
+        reference = torch_reference()
+        try:
+            steps, sync, params = reference.steps(
+                name, batch_size=batch, input_shape=shape, classes=classes, device="cuda" if device == "gpu" else "cpu",
+                compiled=framework == "torch_compile", channels_last=settings["torch_memory_format"] == "channels_last",
+                bfloat16=device == "gpu")
+        except Exception as error:
+            if framework != "torch_compile":
+                raise
+            record["runs"].append({"framework": framework, "jit": "-", "skipped": compile_failure(error)})
+            continue
+        record["params"]["torch"] = params
+        record["forward_flops"]["torch"] = reference.forward_flops(reference.build(name, classes), shape)
+        runners.append(Runner(framework, "-", steps, sync=sync))
+
+    failed = []
+    for runner in list(runners):
+        start = time.time()
+        if not runner.warm_up(settings["warmup"]):
+            runners.remove(runner)
+            failed.append(runner.record)
+        outcome = runner.record.get("skipped", f"warmed up in {time.time() - start:.1f} s")
+        log(f"[{backend} {device}] {name} batch {batch}, {_label(runner.record)}: {outcome}")
+    for repeat in range(settings["repeats"]):
+        for mode in MODES:
+            for runner in runners:
+                runner.timed(mode, settings["steps"])
+        log(f"[{backend} {device}] {name}: round {repeat + 1}/{settings['repeats']} done")
+    for runner in runners:
+        runner.record["img_s"] = {mode: images_per_second(batch, settings["steps"], runner.record["seconds"][mode])
+                                  for mode in MODES}
+    record["runs"] = [runner.record for runner in runners] + failed + record["runs"]
+    keras.backend.clear_session()
+    return record
+
+
+def matmul_peaks(device, n, repeats, *, with_torch):
+    """{framework: {"gflops": [...], "best": GFLOP/s}} of n x n matmuls in each framework here."""
+    timers = {}
+    backend = keras.config.backend()
+    dtype = "bfloat16" if device == "gpu" else "float32"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+        matmul = tf.function(lambda: tf.linalg.matmul(a, b))
+        timers["tensorflow"] = lambda: matmul()
+    elif backend == "jax" and (device == "cpu" or any(d.platform == "gpu" for d in _jax_devices())):
+        import jax
+
+        jax_dtype = jax.numpy.bfloat16 if dtype == "bfloat16" else jax.numpy.float32
+        a, b = (jax.random.normal(jax.random.PRNGKey(i), (n, n), dtype=jax_dtype) for i in range(2))
+        matmul = jax.jit(lambda a, b: a @ b)
+        timers["jax"] = lambda: matmul(a, b).block_until_ready()
+    if device == "cpu":
+        a, b = np.random.rand(n, n).astype("float32"), np.random.rand(n, n).astype("float32")
+        out = np.empty_like(a)
+        timers["numpy"] = lambda: np.matmul(a, b, out=out)
+    peaks = {}
+    for framework, timer in timers.items():
+        timer()
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            timer()
+            seconds.append(time.perf_counter() - start)
+        peaks[framework] = _peak(n, seconds, dtype)
+    if with_torch:
+        seconds = torch_reference().matmul_seconds(n, repeats=repeats, device="cuda" if device == "gpu" else "cpu",
+                                                   dtype=dtype)
+        peaks["torch"] = _peak(n, seconds, dtype)
+    return peaks
+
+
+def _peak(n, seconds, dtype):
+    gflops = [matmul_flops_per_second(n, s) / 1e9 for s in seconds]
+    return {"n": n, "dtype": dtype, "seconds": seconds, "gflops": gflops, "best": max(gflops)}
+
+
+def _jax_devices():
+    import jax
+
+    return jax.devices()
+
+
+def run_section(settings, device):
+    """Every model under the current Keras backend on `device` ("cpu" or "gpu")."""
+    backend = keras.config.backend()
+    section = {"backend": backend, "device": device, "precision": "float32", "notes": []}
+    settings = dict(settings, keras_on_device=True, torch_on_device=True)
+    wants_torch = any(f in settings["frameworks"] for f in ("torch", "torch_compile")) and torch_status() is None
+    if wants_torch:
+        import torch
+    if device == "cpu":
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):  # a GPU build of TensorFlow: keep these rows on the CPU
+                tf.config.set_visible_devices([], "GPU")
+        if wants_torch:
+            torch.set_num_threads(os.cpu_count())
+    else:
+        gpus = [d for d in _jax_devices() if d.platform == "gpu"] if backend == "jax" else []
+        torch_cuda = wants_torch and torch.cuda.is_available()
+        settings.update(keras_on_device=bool(gpus), torch_on_device=torch_cuda)
+        if not gpus and not torch_cuda:
+            return dict(section, skipped="no GPU on this machine")
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        section["precision"] = "mixed_bfloat16"
+        section["notes"].append("Share of peak is the MFU against the measured bfloat16 matmul peak.")
+        section["gpu"] = [str(d) for d in gpus] + ([torch.cuda.get_device_name()] if torch_cuda else [])
+        wants_torch = torch_cuda
+    if backend == "jax":
+        settings["jits"] = ("on",)
+        section["notes"].append("JAX: jit on only (jit_compile=False runs the step op by op, not with jax.jit).")
+    if {"ours", "keras"} & set(settings["frameworks"]):
+        section["notes"].append("Keras: `train_on_batch` and `predict_on_batch` of a compiled model; checked that "
+                                "no timed step ran the Python forward (each replayed the compiled function).")
+    section["jits"] = list(settings["jits"])
+    matmul_size = settings["matmul_size"] if device == "cpu" else GPU_MATMUL_SIZE
+    log(f"[{backend} {device}] matmul peaks, n={matmul_size}")
+    section["peaks"] = matmul_peaks(device, matmul_size, settings["matmul_repeats"], with_torch=wants_torch)
+    section["models"] = [measure_model(name, settings=settings, device=device, backend=backend)
+                         for name in settings["models"]]
+    return section
+
+
+# ---- Orchestration: backends and devices in subprocesses -------------------------------------
+
+
+def gpu_possible():
+    """Whether a GPU section could run: torch has CUDA, or a CUDA/ROCm build of JAX is installed."""
+    if torch_status() is None and __import__("torch").cuda.is_available():
+        return True
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name.startswith(("jax-cuda", "jax-rocm")) or (name == "jaxlib" and "cuda" in dist.version):
+            return True
+    return False
+
+
+def run_worker(settings, backend, device):
+    """`run_section` in a subprocess of this script under Keras backend `backend`."""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    if device == "cpu":
+        env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
+    else:
+        env.update(XLA_PYTHON_CLIENT_PREALLOCATE="false")  # leave room for torch's CUDA rows
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "section.json")
+        command = [sys.executable, os.path.abspath(__file__), "--worker", device, "--json", path,
+                   "--worker_settings", json.dumps(settings)]
+        log(f"[{backend} {device}] running in a subprocess (KERAS_BACKEND={backend})")
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            return {"backend": backend, "device": device,
+                    "skipped": f"the {backend} {device} run failed (exit {done.returncode}); its errors are above"}
+        with open(path) as file:
+            return json.load(file)
+
+
+def default_batch(input_size, *, quick, gpu):
+    small = input_size <= 32
+    if gpu:
+        return 256 if small else 128
+    if quick:
+        return 8 if small else 2
+    return 128 if small else 16  # 2 cores saturate at small batches
+
+
+def resolve_settings(args):
+    """The run's settings (JSON-compatible): flags, with --quick's or the defaults where unset.
+
+    Raises:
+        ValueError: a bad model name, batch entry or count.
+    """
+    base = QUICK if args.quick else DEFAULTS
+    models = list(dict.fromkeys(get_variant(m).name for m in args.models))
+
+    def batches(flag, entries, gpu):
+        chosen = {m: default_batch(get_variant(m).spec().default_input_size, quick=args.quick, gpu=gpu)
+                  for m in models}
+        for entry in entries or ():
+            model, _, value = entry.rpartition("=")
+            if not value.isdigit() or int(value) < 1:
+                fail(flag, f"Each `{flag}` entry must be N or MODEL=N, N a positive integer.", entry)
+            if model and get_variant(model).name not in chosen:
+                fail(flag, f"`{flag}` names a model that is not in --models {models}.", entry)
+            chosen.update({m: int(value) for m in ([get_variant(model).name] if model else models)})
+        return chosen
+
+    for flag in ("steps", "warmup", "repeats", "matmul_size"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            fail(f"--{flag}", f"`--{flag}` must be at least 1.", value)
+    return dict(
+        models=models, frameworks=list(dict.fromkeys(args.frameworks)), backends=list(dict.fromkeys(args.backend)),
+        jits=list(JITS[args.jit]), batch_size=batches("--batch_size", args.batch_size, gpu=False),
+        gpu_batch_size=batches("--gpu_batch_size", args.gpu_batch_size, gpu=True),
+        **{k: getattr(args, k) if getattr(args, k) is not None else base[k] for k in DEFAULTS},
+        matmul_repeats=3, torch_memory_format=args.torch_memory_format, quick=args.quick,
+    )
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            cpu = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+            "platform": platform.platform(), "load_average_start": list(os.getloadavg())}
+
+
+def versions():
+    found = {"python": platform.python_version()}
+    for dist in ("keras", "keras-resnetv2", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch", "numpy"):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+# ---- Tables -----------------------------------------------------------------------------------
+
+
+def _label(run):
+    return LABELS[run["framework"]] + ("" if run["jit"] == "-" else f", jit {run['jit']}")
+
+
+def _run(model, framework, jit="-"):
+    """The run of `framework` (at `jit`; torch's are jit "-") in a model record, or None."""
+    return next((r for r in model["runs"] if r["framework"] == framework and r["jit"] in (jit, "-")), None)
+
+
+def throughput_cell(run, mode):
+    if run is None:
+        return "-"
+    if "skipped" in run:
+        return run["skipped"]
+    return "{:,.1f} ({:,.1f}-{:,.1f})".format(*spread(run["img_s"][mode]))
+
+
+def ratio_cell(ours, theirs, mode):
+    if not ours or not theirs or "skipped" in ours or "skipped" in theirs:
+        return ""
+    return f"{statistics.median(ours['img_s'][mode]) / statistics.median(theirs['img_s'][mode]):.2f}"
+
+
+def throughput_table(section, reference=None):
+    """Table 1 of `section`; with `reference` (a TensorFlow section), ours / ours-TF (jit off) too."""
+    jit_label = {"off": "off", "on": "on (jax.jit)" if section["backend"] == "jax" else "on (XLA)"}
+    header = ["model (batch)", "mode", "jit", "ours img/s", "keras.applications img/s", "ours / keras",
+              "torch img/s", "ours / torch", "torch.compile img/s", "ours / torch.compile"]
+    if reference:
+        header.append("ours / ours TF (jit off)")
+    rows = [header, ["---"] * len(header)]
+    for model in section["models"]:
+        tf_model = next((m for m in (reference or {}).get("models", ()) if m["model"] == model["model"]), None)
+        for mode in MODES:
+            for jit in section["jits"]:
+                ours, keras_run = _run(model, "ours", jit), _run(model, "keras", jit)
+                torch_run, compiled = _run(model, "torch"), _run(model, "torch_compile")
+                row = [f"{model['model']} ({model['batch_size']})", mode, jit_label[jit],
+                       throughput_cell(ours, mode), throughput_cell(keras_run, mode), ratio_cell(ours, keras_run, mode),
+                       throughput_cell(torch_run, mode), ratio_cell(ours, torch_run, mode),
+                       throughput_cell(compiled, mode), ratio_cell(ours, compiled, mode)]
+                if reference:
+                    row.append(ratio_cell(ours, tf_model and _run(tf_model, "ours", "off"), mode))
+                rows.append(row)
+    return _markdown(rows)
+
+
+def flops_table(section):
+    """Table 2 of `section`: achieved FLOP/s and their share of the framework's matmul peak."""
+    peak_of = {"ours": section["backend"], "keras": section["backend"], "torch": "torch", "torch_compile": "torch"}
+    rows = [["model", "run", "forward GFLOPs/img", "training GFLOP/s", "training share of peak",
+             "inference GFLOP/s", "inference share of peak", "matmul peak GFLOP/s"], ["---"] * 8]
+    for model in section["models"]:
+        flops = model["forward_flops"].get("ours") or next(iter(model["forward_flops"].values()), None)
+        for run in model["runs"]:
+            if "skipped" in run or flops is None:
+                continue
+            label = _label(run)
+            peak = section["peaks"].get(peak_of[run["framework"]])
+            cells = [model["model"], label, f"{flops / 1e9:.3f}"]
+            for mode in MODES:
+                achieved = achieved_flops(flops, statistics.median(run["img_s"][mode]), mode)
+                cells += [f"{achieved / 1e9:,.1f}",
+                          f"{100 * share_of_peak(achieved, peak['best'] * 1e9):.1f}%" if peak else "no peak"]
+            cells.append(f"{peak['best']:,.1f} ({peak_of[run['framework']]})" if peak else "-")
+            rows.append(cells)
+    return _markdown(rows)
+
+
+def params_table(section):
+    rows = [["model", "input", "trainable params: ours", "keras.applications", "torch reference",
+             "forward GFLOPs/img: ours", "torch reference", "same architecture"], ["---"] * 8]
+    for model in section["models"]:
+        params, flops = model["params"], model["forward_flops"]
+        check = "-"
+        if "torch" in params and "ours" in params:
+            dp, df = params["torch"] - params["ours"], flops["torch"] - flops["ours"]
+            check = ("yes: equal parameters and FLOPs" if dp == df == 0 else
+                     f"NO: torch differs by {dp:+,} parameters and {df:+,} FLOPs, so its ratios compare different nets")
+        rows.append([model["model"], "x".join(map(str, model["input_shape"])),
+                     *(f"{params[k]:,}" if k in params else "-" for k in ("ours", "keras", "torch")),
+                     *(f"{flops[k] / 1e9:.3f}" if k in flops else "-" for k in ("ours", "torch")), check])
+    return _markdown(rows)
+
+
+def _markdown(rows):
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def report(result):
+    """The Markdown tables of a merged `result`."""
+    settings, info = result["settings"], result["machine"]
+    lines = [f"# Throughput: {info['cpu']}, {info['cores']} CPUs (load average {info['load_average_start'][0]:.1f} "
+             f"at start, {info['load_average_end'][0]:.1f} at end)\n",
+             f"{', '.join(f'{k} {v}' for k, v in result['versions'].items())}; median (min-max) img/s over "
+             f"{settings['repeats']} rounds of {settings['steps']} steps after {settings['warmup']} warm-up steps; "
+             f"{result['seconds']:.0f} s in all.\n"]
+    if info["load_average_start"][0] > info["cores"] / 2:
+        lines.append(f"**The machine was busy when this run started (load average {info['load_average_start'][0]:.1f} "
+                     f"on {info['cores']} CPUs): these numbers measure the contention, not the frameworks.**\n")
+    tensorflow = next((s for s in result["sections"] if s.get("backend") == "tensorflow" and "models" in s), None)
+    with_models = [s for s in result["sections"] if "models" in s]
+    if with_models:
+        lines += ["## Same architecture: trainable parameters and forward FLOPs\n", params_table(with_models[0]), ""]
+    for section in result["sections"]:
+        title = f"## {section['backend']} backend, {section['device'].upper()}"
+        if "skipped" in section:
+            lines += [f"{title}\n", f"{section['skipped']}.\n"]
+            continue
+        peaks = ", ".join(f"{k} {v['best']:,.1f}" for k, v in section["peaks"].items())
+        dtype = "bfloat16" if section["device"] == "gpu" else "float32"
+        cross_backend = section["backend"] != "tensorflow" and section["device"] == "cpu"
+        notes = section["notes"] + (["ours / ours TF compares with the TensorFlow section's run (an earlier "
+                                     "process on the same machine)."] if cross_backend and tensorflow else [])
+        lines += [f"{title} ({section['precision']})\n", *(f"{note}\n" for note in notes),
+                  "(1) Throughput, img/s\n", throughput_table(section, tensorflow if cross_backend else None), "",
+                  f"(2) FLOP/s (training step = {TRAIN_FLOPS_PER_FORWARD}x forward); {dtype} matmul peak, best of "
+                  f"{settings['matmul_repeats']}, GFLOP/s: {peaks}\n",
+                  flops_table(section), ""]
+    return "\n".join(lines)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), help="our builders' names")
+    parser.add_argument("--batch_size", nargs="+", metavar="[MODEL=]N",
+                        help="CPU batch: N for every model and/or MODEL=N (default 128 at 32x32, 16 at 224x224)")
+    parser.add_argument("--gpu_batch_size", nargs="+", metavar="[MODEL=]N",
+                        help="GPU batch, same form (default 256 at 32x32, 128 at 224x224)")
+    parser.add_argument("--steps", type=int, help=f"timed steps per round (default {DEFAULTS['steps']})")
+    parser.add_argument("--warmup", type=int, help=f"untimed steps first, per mode (default {DEFAULTS['warmup']})")
+    parser.add_argument("--repeats", type=int, help=f"rounds over the frameworks (default {DEFAULTS['repeats']})")
+    parser.add_argument("--matmul_size", type=int, help=f"n of the CPU peak matmul (default {DEFAULTS['matmul_size']})")
+    parser.add_argument("--jit", choices=tuple(JITS), default="both", help="Keras jit_compile (TensorFlow)")
+    parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="Keras backends")
+    parser.add_argument("--torch_memory_format", choices=("channels_last", "contiguous"), default="channels_last")
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke check of the script")
+    parser.add_argument("--json", help="write every timing, the machine and the versions here")
+    parser.add_argument("--worker", choices=("cpu", "gpu"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker_settings", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.worker:
+        atomic_write_text(args.json, json.dumps(run_section(json.loads(args.worker_settings), args.worker)))
+        return
+    started = time.time()
+    try:
+        settings = resolve_settings(args)
+    except ValueError as error:
+        parser.error(str(error))
+    result = {"command": [sys.executable, *sys.argv] if argv is None else ["bench/throughput.py", *argv],
+              "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), "versions": versions(),
+              "settings": settings, "sections": []}
+    for backend in settings["backends"]:
+        # JAX may already have picked a GPU in this process: only TensorFlow's CPU rows run here.
+        if backend == "tensorflow" == keras.config.backend():
+            result["sections"].append(run_section(settings, "cpu"))
+        else:
+            result["sections"].append(run_worker(settings, backend, "cpu"))
+    if gpu_possible():
+        result["sections"].append(run_worker(dict(settings, batch_size=settings["gpu_batch_size"]), "jax", "gpu"))
+    else:
+        result["sections"].append({"backend": "jax", "device": "gpu", "skipped": "no GPU on this machine"})
+    result["machine"]["load_average_end"] = list(os.getloadavg())
+    result["seconds"] = time.time() - started
+    print(report(result))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        atomic_write_text(args.json, json.dumps(result, indent=1))
+        print(f"\nWrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

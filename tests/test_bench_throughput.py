@@ -1,0 +1,92 @@
+"""bench/throughput.py and its PyTorch reference nets (bench/torch_resnet.py).
+
+The reference nets need torch (`pip install -e .[bench]`); their tests skip without it.
+The script's own run works either way: without torch its torch columns say so.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+import keras_resnetv2
+from keras_resnetv2.flops import count_flops
+
+BENCH = os.path.join(REPO_ROOT, "bench")
+
+
+def load(name):
+    module_spec = importlib.util.spec_from_file_location(name, os.path.join(BENCH, f"{name}.py"))
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["ResNet20V2", "ResNet164V2"])
+def test_torch_reference_is_our_architecture(name):
+    pytest.importorskip("torch")
+    torch_resnet = load("torch_resnet")
+    ours = keras_resnetv2.build(name, classes=10)
+    reference = torch_resnet.build(name, classes=10)
+    assert torch_resnet.trainable_parameters(reference) == sum(int(w.numpy().size) for w in ours.trainable_weights)
+    # Parameters do not see strides; FLOPs do.
+    assert torch_resnet.forward_flops(reference, (32, 32, 3)) == count_flops(ours)
+
+
+def test_flops_arithmetic():
+    throughput = load("throughput")
+    assert throughput.achieved_flops(2e9, 10.0, "train") == 6e10  # a training step is 3 forwards
+    assert throughput.achieved_flops(2e9, 10.0, "infer") == 2e10
+    assert throughput.share_of_peak(6e10, 1.2e11) == 0.5
+    assert throughput.matmul_flops_per_second(1000, 0.5) == 4e9  # 2 n^3 FLOPs
+    assert throughput.images_per_second(128, 5, [2.0, 4.0]) == [320.0, 160.0]
+
+
+def test_tables_show_missing_torch_and_ratios():
+    throughput = load("throughput")
+    run = {"framework": "ours", "jit": "off", "img_s": {"train": [90.0, 100.0, 110.0], "infer": [300.0]}}
+    torch_run = {"framework": "torch", "jit": "-", "img_s": {"train": [50.0], "infer": [150.0]}}
+    section = {"backend": "tensorflow", "device": "cpu", "jits": ["off"], "peaks": {"tensorflow": {"best": 100.0}},
+               "models": [{"model": "ResNet20V2", "batch_size": 8, "forward_flops": {"ours": 1e8}, "runs": [
+                   run, {"framework": "torch", "jit": "-", "skipped": throughput.TORCH_MISSING}]}]}
+    row = "| ResNet20V2 (8) | train | off | 100.0 (90.0-110.0) | - |  | torch not installed (pip install -e .[bench]) |"
+    assert row in throughput.throughput_table(section)
+    section["models"][0]["runs"][1] = torch_run
+    assert "| 100.0 (90.0-110.0) | - |  | 50.0 (50.0-50.0) | 2.00 |" in throughput.throughput_table(section)
+    # 1e8 FLOPs x 3 x 100 img/s = 30 GFLOP/s, 30% of a 100 GFLOP/s peak.
+    assert "| ResNet20V2 | ours, jit off | 0.100 | 30.0 | 30.0% | 30.0 | 30.0% | 100.0 (tensorflow) |" \
+        in throughput.flops_table(section)
+
+
+def test_quick_run_writes_tables_and_json(tmp_path, subprocess_env):
+    path = tmp_path / "throughput.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "throughput.py"), "--quick", "--models", "ResNet20V2",
+         "--frameworks", "ours", "keras", "torch", "--backend", "tensorflow", "jax", "--jit", "off",
+         "--steps", "1", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for heading in ("## Same architecture", "## tensorflow backend, CPU", "## jax backend, CPU", "## jax backend, GPU",
+                    "(1) Throughput, img/s", "(2) FLOP/s"):
+        assert heading in out
+    assert "| ResNet20V2 (8) | train | off |" in out and "| ResNet20V2 (8) | infer | on (jax.jit) |" in out
+    result = json.loads(path.read_text())
+    assert result["machine"]["cores"] == os.cpu_count() and result["versions"]["keras"]
+    cpu = [s for s in result["sections"] if s["device"] == "cpu"]
+    assert [s["backend"] for s in cpu] == ["tensorflow", "jax"]
+    for section in cpu:
+        assert section["peaks"]["numpy"]["best"] > 0
+        runs = {r["framework"]: r for r in section["models"][0]["runs"]}
+        assert runs["keras"]["skipped"] == "not in keras.applications"
+        assert len(runs["ours"]["seconds"]["train"]) == 2 and min(runs["ours"]["img_s"]["infer"]) > 0
+        if importlib.util.find_spec("torch") is None:
+            assert runs["torch"]["skipped"] == "torch not installed (pip install -e .[bench])"
+        else:
+            assert min(runs["torch"]["img_s"]["train"]) > 0
+            assert "yes: equal parameters and FLOPs" in out
