@@ -63,7 +63,9 @@ def test_builders_have_the_keras_applications_signature():
         theirs = inspect.signature(getattr(keras.applications, name)).parameters
         assert [(p.name, p.default) for p in theirs.values()] == [(p.name, p.default) for p in list(ours.values())[:-1]]
         assert list(ours.values())[-1].kind is inspect.Parameter.VAR_KEYWORD
-    assert inspect.signature(keras_resnetv2.ResNet164V2).parameters["classes"].default == 10
+    # The paper's nets: classes=None means the named weights' classes, else 10 (CIFAR-10).
+    assert inspect.signature(keras_resnetv2.ResNet164V2).parameters["classes"].default is None
+    assert keras_resnetv2.ResNet20V2().output_shape == (None, 10)
     assert inspect.signature(keras_resnetv2.ResNet164V2).parameters["weights"].default is None
     assert keras_resnetv2.ResNet164V2.__name__ == "ResNet164V2"
     assert "arXiv:1603.05027" in keras_resnetv2.ResNet164V2.__doc__
