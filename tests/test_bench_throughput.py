@@ -90,3 +90,11 @@ def test_quick_run_writes_tables_and_json(tmp_path, subprocess_env):
         else:
             assert min(runs["torch"]["img_s"]["train"]) > 0
             assert "yes: equal parameters and FLOPs" in out
+
+
+def test_matmul_peaks_are_computed_not_folded():
+    """A product of captured constants is folded at trace time: a peak far above NumPy's."""
+    throughput = load("throughput")
+    peaks = throughput.matmul_peaks("cpu", 512, 2, with_torch=False)
+    assert set(peaks) >= {"tensorflow", "numpy"}
+    assert 0 < peaks["tensorflow"]["best"] < 20 * peaks["numpy"]["best"]
