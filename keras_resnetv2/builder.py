@@ -55,7 +55,9 @@ def ResNet(
             `(None, None, 3)` without the top.
         pooling: None (4D features), "avg" or "max": pooling of the features when
             `include_top=False`.
-        classes: number of classes of the top.
+        classes: number of classes of the top; None: the classes of the named
+            weights, else `spec.default_classes` (10 for the CIFAR stem, 1000 for
+            the ImageNet stem).
         classifier_activation: activation of `predictions`; None returns logits.
             Only None or "softmax" with pretrained weights.
         name: the model's name.
@@ -69,6 +71,8 @@ def ResNet(
     zoo.check_weights_argument(weights, weights_arch)
     check_choice("pooling", pooling, POOLINGS)
     pretrained = zoo.pretrained_input(weights, weights_arch)
+    if classes is None:
+        classes = spec.default_classes if pretrained is None else pretrained[1]
     if pretrained is not None:
         trained_classes = pretrained[1]
         if include_top and classes != trained_classes:
@@ -147,12 +151,12 @@ def _allow_deep_graph(spec):
 
 def total_stride(spec):
     """Downsampling factor from the input to the last feature map."""
-    _, stem_stride, max_pool, _, _ = STEMS[spec.stem]
+    _, stem_stride, max_pool, *_ = STEMS[spec.stem]
     return stem_stride * (2 if max_pool else 1) * 2 ** (len(spec.stage_units) - 1)
 
 
 def _stem(x, spec):
-    kernel_size, stride, max_pool, _, _ = STEMS[spec.stem]
+    kernel_size, stride, max_pool, *_ = STEMS[spec.stem]
     preactivation = is_preactivation(spec.order)
     # The stem conv is padded explicitly (symmetric), as keras and Torch both do.
     x = layers.ZeroPadding2D(kernel_size // 2, name="conv1_pad")(x)

@@ -71,9 +71,10 @@ SHORTCUT_OPTIONS = {
 }
 PROJECTIONS = ("conv", "zero_pad")
 STEMS = {
-    # stem -> (kernel size, stride, max-pool after it, default width, default input size)
-    "cifar": (3, 1, False, 16, 32),
-    "imagenet": (7, 2, True, 64, 224),
+    # stem -> (kernel size, stride, max-pool after it, default width, default input size,
+    # default classes)
+    "cifar": (3, 1, False, 16, 32, 10),
+    "imagenet": (7, 2, True, 64, 224, 1000),
 }
 STRIDE_PLACEMENTS = ("first", "last")
 STRIDE_CONVS = ("first", "3x3")
@@ -247,6 +248,11 @@ class ResNetSpec:
     @property
     def default_input_size(self):
         return STEMS[self.stem][4]
+
+    @property
+    def default_classes(self):
+        """Classes of the top by default: 10 for the CIFAR stem, 1000 for ImageNet's."""
+        return STEMS[self.stem][5]
 
     def replace(self, **changes):
         """Returns a copy with `changes` applied and validated.

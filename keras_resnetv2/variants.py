@@ -7,7 +7,7 @@ Every builder has keras.applications' signature, plus keyword-only spec options:
 
 import dataclasses
 
-from keras_resnetv2 import builder, zoo
+from keras_resnetv2 import builder
 from keras_resnetv2.spec import ResNetSpec
 from keras_resnetv2.validation import check_choice
 
@@ -38,10 +38,6 @@ class Variant:
     def arch(self):
         """The lower-case architecture id (keras' model name), e.g. `"resnet164v2"`."""
         return self.name.lower()
-
-    @property
-    def default_classes(self):
-        return 1000 if self.family == "imagenet" else 10
 
     def spec(self, layout=None, depth=None, **overrides):
         """This variant's `ResNetSpec`, at another `depth` of its family and block if
@@ -128,9 +124,6 @@ def _make_builder(variant):
     ):
         spec = variant.spec(**spec_options)
         weights_arch = variant.arch if spec == variant.spec() else None
-        if classes is None:
-            pretrained = zoo.pretrained_input(weights, weights_arch)
-            classes = variant.default_classes if pretrained is None else pretrained[1]
         return builder.ResNet(
             spec,
             include_top=include_top,
@@ -158,7 +151,7 @@ def _make_builder(variant):
         layout=variant.layout,
         weights=default_weights,
         arch=variant.arch,
-        classes=default_classes or f"{variant.default_classes}, or the classes of the named weights",
+        classes=default_classes or f"{variant.spec().default_classes}, or the classes of the named weights",
     )
     return build_variant
 
