@@ -64,6 +64,9 @@ flags.DEFINE_boolean("augment", True, "Pad-and-crop and flip augmentation (the f
 flags.DEFINE_integer("seed", 0, "Seed of initialization, shuffling and augmentation.", lower_bound=0)
 flags.DEFINE_enum("distribution", _DEFAULTS.distribution, training.DISTRIBUTIONS, "Distribution strategy.")
 flags.DEFINE_boolean("sync_batchnorm", True, "Synchronize BatchNorm statistics across replicas.")
+flags.DEFINE_boolean(
+    "fused_batchnorm", True, "Train BatchNorm through TF's fused kernel where statistics are not synchronized."
+)
 flags.DEFINE_enum("precision", _DEFAULTS.precision, training.PRECISIONS, "Compute precision.")
 flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step.")
 flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.", lower_bound=1)
@@ -121,6 +124,7 @@ def config_from_flags(values):
         seed=values.seed,
         distribution=values.distribution,
         sync_batchnorm=values.sync_batchnorm,
+        fused_batchnorm=values.fused_batchnorm,
         precision=values.precision,
         jit_compile=values.jit_compile,
         steps_per_execution=values.steps_per_execution,

@@ -18,7 +18,7 @@ from keras_resnetv2.files import atomic_save_weights, atomic_write_text
 from keras_resnetv2.validation import fail
 
 # Fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = ("data_dir", "distribution", "jit_compile", "steps_per_execution", "verbose")
+RESUMABLE_CHANGES = ("data_dir", "distribution", "fused_batchnorm", "jit_compile", "steps_per_execution", "verbose")
 BACKUP_STATE = "state.json"
 
 

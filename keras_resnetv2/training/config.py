@@ -43,6 +43,9 @@ class TrainConfig:
         distribution: one of `DISTRIBUTIONS` (see `distribution.make_strategy`).
         sync_batchnorm: synchronize BatchNorm statistics across replicas (TF backend),
             so a distributed run normalizes like one device on the global batch.
+        fused_batchnorm: train BatchNorm through TF's fused kernel where statistics
+            are not synchronized (one replica, or `sync_batchnorm=False`): the same
+            function, about 1.6x faster steps on a CPU (`keras_resnetv2.batchnorm`).
         precision: `"float32"`, `"mixed_float16"` or `"mixed_bfloat16"`; the
             classifier stays float32.
         jit_compile: XLA-compile the train step.
@@ -75,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     distribution: str = "auto"
     sync_batchnorm: bool = True
+    fused_batchnorm: bool = True
     precision: str = "float32"
     jit_compile: bool = False
     steps_per_execution: int = 1
@@ -107,7 +111,7 @@ class TrainConfig:
         _check_number("weight_decay", self.weight_decay, low=0.0)
         _check_number("momentum", self.momentum, low=0.0, high=1.0)
         _check_number("validation_split", self.validation_split, low=0.0, high=1.0, optional=False)
-        for name in ("nesterov", "augment", "sync_batchnorm", "jit_compile"):
+        for name in ("nesterov", "augment", "sync_batchnorm", "fused_batchnorm", "jit_compile"):
             value = getattr(self, name)
             if not (isinstance(value, bool) or (value is None and name == "nesterov")):
                 fail(name, f"`{name}` must be True or False.", value)
