@@ -20,6 +20,8 @@ BENCH = os.path.join(REPO_ROOT, "bench")
 
 
 def load(name):
+    if BENCH not in sys.path:  # the bench scripts import each other, as when run from bench/
+        sys.path.insert(0, BENCH)
     module_spec = importlib.util.spec_from_file_location(name, os.path.join(BENCH, f"{name}.py"))
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
@@ -38,35 +40,38 @@ def test_torch_reference_is_our_architecture(name):
 
 
 def test_flops_arithmetic():
-    throughput = load("throughput")
-    assert throughput.achieved_flops(2e9, 10.0, "train") == 6e10  # a training step is 3 forwards
-    assert throughput.achieved_flops(2e9, 10.0, "infer") == 2e10
-    assert throughput.share_of_peak(6e10, 1.2e11) == 0.5
+    throughput, throughput_report = load("throughput"), load("throughput_report")
+    assert throughput_report.achieved_flops(2e9, 10.0, "train") == 6e10  # a training step is 3 forwards
+    assert throughput_report.achieved_flops(2e9, 10.0, "infer") == 2e10
+    assert throughput_report.share_of_peak(6e10, 1.2e11) == 0.5
     assert throughput.matmul_flops_per_second(1000, 0.5) == 4e9  # 2 n^3 FLOPs
     assert throughput.images_per_second(128, 5, [2.0, 4.0]) == [320.0, 160.0]
 
 
 def test_tables_show_missing_torch_and_ratios():
-    throughput = load("throughput")
+    throughput, throughput_report = load("throughput"), load("throughput_report")
     run = {"framework": "ours", "jit": "off", "img_s": {"train": [90.0, 100.0, 110.0], "infer": [300.0]}}
     torch_run = {"framework": "torch", "jit": "-", "img_s": {"train": [50.0], "infer": [150.0]}}
     section = {"backend": "tensorflow", "device": "cpu", "jits": ["off"], "peaks": {"tensorflow": {"best": 100.0}},
                "models": [{"model": "ResNet20V2", "batch_size": 8, "forward_flops": {"ours": 1e8}, "runs": [
                    run, {"framework": "torch", "jit": "-", "skipped": throughput.TORCH_MISSING}]}]}
     row = "| ResNet20V2 (8) | train | off | 100.0 (90.0-110.0) | - |  | torch not installed (pip install -e .[bench]) |"
-    assert row in throughput.throughput_table(section)
+    assert row in throughput_report.throughput_table(section)
     section["models"][0]["runs"][1] = torch_run
-    assert "| 100.0 (90.0-110.0) | - |  | 50.0 (50.0-50.0) | 2.00 |" in throughput.throughput_table(section)
+    assert "| 100.0 (90.0-110.0) | - |  | 50.0 (50.0-50.0) | 2.00 |" in throughput_report.throughput_table(section)
     # 1e8 FLOPs x 3 x 100 img/s = 30 GFLOP/s, 30% of a 100 GFLOP/s peak.
     assert "| ResNet20V2 | ours, jit off | 0.100 | 30.0 | 30.0% | 30.0 | 30.0% | 100.0 (tensorflow) |" \
-        in throughput.flops_table(section)
+        in throughput_report.flops_table(section)
+    # The fused-BN run of ours gets its own columns, and its ratio to torch.
+    section["models"][0]["runs"].append(dict(run, framework="ours_fused", img_s={"train": [150.0], "infer": [300.0]}))
+    assert "| 150.0 (150.0-150.0) | 3.00 |" in throughput_report.throughput_table(section)
 
 
 def test_quick_run_writes_tables_and_json(tmp_path, subprocess_env):
     path = tmp_path / "throughput.json"
     done = subprocess.run(
         [sys.executable, os.path.join(BENCH, "throughput.py"), "--quick", "--models", "ResNet20V2",
-         "--frameworks", "ours", "keras", "torch", "--backend", "tensorflow", "jax", "--jit", "off",
+         "--frameworks", "ours", "ours_fused", "keras", "torch", "--backend", "tensorflow", "jax", "--jit", "off",
          "--steps", "1", "--json", str(path)],
         env=subprocess_env, capture_output=True, text=True, timeout=300,
     )
@@ -85,6 +90,10 @@ def test_quick_run_writes_tables_and_json(tmp_path, subprocess_env):
         runs = {r["framework"]: r for r in section["models"][0]["runs"]}
         assert runs["keras"]["skipped"] == "not in keras.applications"
         assert len(runs["ours"]["seconds"]["train"]) == 2 and min(runs["ours"]["img_s"]["infer"]) > 0
+        if section["backend"] == "tensorflow":
+            assert min(runs["ours_fused"]["img_s"]["train"]) > 0
+        else:
+            assert runs["ours_fused"]["skipped"] == "TensorFlow only"
         if importlib.util.find_spec("torch") is None:
             assert runs["torch"]["skipped"] == "torch not installed (pip install -e .[bench])"
         else:
@@ -98,3 +107,17 @@ def test_matmul_peaks_are_computed_not_folded():
     peaks = throughput.matmul_peaks("cpu", 512, 2, with_torch=False)
     assert set(peaks) >= {"tensorflow", "numpy"}
     assert 0 < peaks["tensorflow"]["best"] < 20 * peaks["numpy"]["best"]
+
+
+def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, subprocess_env):
+    path = tmp_path / "batchnorm_cost.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--models", "ResNet20V2", "--batch_size", "4",
+         "--steps", "1", "--warmup", "0", "--repeats", "1", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| ResNet20V2 (4) | 19 |" in done.stdout
+    row = json.loads(path.read_text())["rows"][0]
+    assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "none"}
+    assert (tmp_path / "batchnorm_cost.md").read_text().startswith("| model (batch) |")

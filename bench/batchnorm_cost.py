@@ -1,0 +1,141 @@
+"""What batch normalization costs a TensorFlow training step, and what a fused kernel saves.
+
+    python bench/batchnorm_cost.py [--models ResNet20V2 ResNet164V2] [--batch_size 128] \
+        [--steps 3] [--warmup 2] [--repeats 3] [--json PATH]
+
+Keras 3's `BatchNormalization` under TensorFlow trains with `tf.nn.moments` and
+`tf.nn.batch_normalization`: a chain of element-wise and reduction ops (and their
+gradients), each a pass over the activations, where PyTorch (oneDNN) and Keras 2
+(`FusedBatchNormV3`) run one kernel each way. This bench times the same net's
+training step (`train_on_batch`, SGD, batch `--batch_size`, jit off, as in
+`bench/throughput.py`) three ways, cloned from one built model
+(`keras.models.clone_model`, same weights):
+
+* keras: the net as built (Keras' `BatchNormalization`);
+* fused: every `BatchNormalization` a `keras_resnetv2.batchnorm.BatchNormalization`,
+  which trains with `tf.compat.v1.nn.fused_batch_norm` (checked to give the same
+  outputs as Keras' layer before timing; train.py's default);
+* none: every `BatchNormalization` replaced by an identity: the cost of BN is the
+  difference (the net still trains a step; its numbers are not the point).
+
+Rounds interleave the three; figures are medians of `--repeats` rounds. TensorFlow only.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from throughput import images_per_second, keras_runner, log, machine, versions  # noqa: E402
+import keras_resnetv2  # noqa: E402
+from keras_resnetv2.batchnorm import with_fused_batch_norm  # noqa: E402
+from keras_resnetv2.files import atomic_write_text  # noqa: E402
+from keras_resnetv2.variants import get_variant  # noqa: E402
+
+IMPLEMENTATIONS = ("keras", "fused", "none")
+
+
+class SkippedBatchNormalization(keras.layers.Layer):
+    """Stands where a `BatchNormalization` was and returns its input."""
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+
+def clone(model, implementation):
+    """`model` with its BatchNormalization layers as `implementation`, weights copied."""
+    if implementation == "fused":
+        return with_fused_batch_norm(model)
+
+    def replace(layer):
+        if isinstance(layer, keras.layers.BatchNormalization) and implementation == "none":
+            return SkippedBatchNormalization(name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=replace)
+    for source in model.layers:
+        target = copy.get_layer(source.name)
+        if target.weights:
+            target.set_weights(source.get_weights())
+    return copy
+
+
+def check_same_outputs(reference, fused, x):
+    """The fused net's training-mode outputs equal Keras' (same weights, same batch)."""
+    expected, got = reference(x, training=True), fused(x, training=True)
+    error = float(np.max(np.abs(keras.ops.convert_to_numpy(expected) - keras.ops.convert_to_numpy(got))))
+    if error > 1e-4:
+        raise RuntimeError(f"fused BN differs from Keras' BN by {error:.2e} in training mode")
+    return error
+
+
+def measure(name, args):
+    variant = get_variant(name)
+    size = variant.spec().default_input_size
+    rng = np.random.default_rng(0)
+    shape, classes = (size, size, 3), variant.spec().default_classes
+    x = keras.ops.convert_to_tensor(rng.uniform(-1, 1, (args.batch_size, *shape)).astype("float32"))
+    y = keras.ops.convert_to_tensor(rng.integers(0, classes, args.batch_size).astype("int32"))
+    keras.utils.set_random_seed(0)
+    base = keras_resnetv2.build(name, weights=None, input_shape=shape, classes=classes)
+    bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers)
+    models = {impl: clone(base, impl) for impl in IMPLEMENTATIONS}
+    error = check_same_outputs(models["keras"], models["fused"], x[:8])
+    runners = {}
+    for impl, model in models.items():
+        runners[impl] = keras_runner(impl, lambda m=model: m, jit="off", x=x, y=y)[1]
+        runners[impl].steps["train"]()  # trace
+        for _ in range(args.warmup):
+            runners[impl].steps["train"]()
+    for round_ in range(args.repeats):
+        for impl, runner in runners.items():
+            runner.timed("train", args.steps)
+            log(f"{name} round {round_ + 1}/{args.repeats} {impl}: "
+                f"{images_per_second(args.batch_size, args.steps, runner.record['seconds']['train'][-1:])[0]:.1f} img/s")
+    speeds = {impl: statistics.median(images_per_second(args.batch_size, args.steps, r.record["seconds"]["train"]))
+              for impl, r in runners.items()}
+    return {"model": name, "batch_size": args.batch_size, "bn_layers": bn_layers, "max_abs_difference": error,
+            "train_img_per_s": speeds,
+            "bn_share_of_step": 1.0 - speeds["keras"] / speeds["none"],
+            "fused_speedup": speeds["fused"] / speeds["keras"]}
+
+
+def report(rows):
+    lines = ["| model (batch) | BN layers | keras BN img/s | fused BN img/s | no BN img/s | BN share of the step "
+             "(keras) | fused / keras |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s = r["train_img_per_s"]
+        lines.append(f"| {r['model']} ({r['batch_size']}) | {r['bn_layers']} | {s['keras']:.1f} | {s['fused']:.1f} | "
+                     f"{s['none']:.1f} | {100 * r['bn_share_of_step']:.0f}% | {r['fused_speedup']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["ResNet20V2", "ResNet164V2"])
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit(f"This bench is about TensorFlow's kernels; Keras' backend is {keras.backend.backend()!r}.")
+    start = machine()
+    rows = [measure(name, args) for name in args.models]
+    table = report(rows)
+    print(table)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(
+            {"machine": start, "versions": versions(), "settings": vars(args), "rows": rows}, indent=1))
+        atomic_write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
