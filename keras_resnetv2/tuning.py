@@ -21,7 +21,7 @@ that space by the rows of the paper's Table 1 (shortcuts, on the original unit) 
 Table 2 (activation orders, identity shortcut), times `seeds` initialization seeds.
 
 `search(config, tune)` runs a search the way `training.run` runs a training: the same
-dataset pipeline, strategy, precision, model tweaks (L2 penalty, synchronized BN) and
+dataset pipeline, strategy, precision, model tweaks (L2 penalty, synchronized or fused BN) and
 compile code; trials are scored by their final-epoch validation accuracy. A search
 resumes from `tune_dir` when rerun (completed trials are kept, the interrupted one
 is redone), and distributes with KerasTuner's chief/worker mode
@@ -423,7 +423,7 @@ class TuneConfig:
         return {"space": {name: dataclasses.asdict(v) if isinstance(v, Range) else list(v) for name, v in space.items()}}
 
 
-def search(config, tune, *, callbacks=None, verbose=1):
+def search(config, tune, *, callbacks=None, verbose=None):
     """Runs (or resumes) the search `tune` over trainings like `config`.
 
     Args:
@@ -431,13 +431,16 @@ def search(config, tune, *, callbacks=None, verbose=1):
             are scored on held-out training images, never on the test set).
         tune: a `TuneConfig`.
         callbacks: extra Keras callbacks of every trial's `fit`.
-        verbose: KerasTuner's and `fit`'s verbosity.
+        verbose: KerasTuner's and `fit`'s verbosity; default `config.verbose`
+            ("auto": 1, a progress bar).
 
     Returns:
         The ranked trial rows (see `tuning_report.trial_rows`); the report is in
         `tune.tune_dir`.
     """
     config = config.resolved()
+    if verbose is None:
+        verbose = 1 if config.verbose == "auto" else config.verbose
     if not config.validation_split > 0:
         fail(
             "validation_split",

@@ -41,12 +41,13 @@ def read_trials(tune_dir):
     return trials
 
 
-def test_small_search_writes_its_report_and_the_best_spec_retrains(fashion_mnist_dir, tmp_path):
+def test_small_search_writes_its_report_and_the_best_spec_retrains(fashion_mnist_dir, tmp_path, capsys):
     tune = tuning.TuneConfig(
         tuner="random", tune_dir=str(tmp_path / "tune"), max_trials=3,
         space=dict(TINY_SPACE, order=["full_preactivation", "original"], shortcut=["identity", "exclusive_gating"]),
     )
-    rows = tuning.search(tiny_config(tmp_path), tune, verbose=0)
+    rows = tuning.search(tiny_config(tmp_path), tune)  # the config's verbose=0 (train.py's --verbose) applies
+    assert "Epoch 1/1" not in capsys.readouterr().out
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3
     assert sorted(r["trial"] for r in rows) == ["0", "1", "2"]
     assert all(0.0 <= r["val_accuracy"] <= 1.0 and r["epochs"] == 1 and r["seconds"] > 0 for r in rows)
