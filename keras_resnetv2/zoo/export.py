@@ -130,7 +130,10 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
                                              "momentum", "nesterov", "warmup_steps", "augment", "precision")},
             "schedule": chosen["config"]["schedule"],
             "distribution": chosen["config"]["distribution"],
+            # A resumed run's wall time is its last process's; the epochs' own times add up all of them.
             "wall_time_s": chosen["metrics"]["wall_time_s"],
+            "resumed_from_epoch": chosen["metrics"].get("resumed_from_epoch", 0),
+            "epoch_time_s_total": round(sum(h.get("epoch_time_s", 0.0) for h in chosen["metrics"]["history"]), 1),
             "augmentation": dataset["augmentation"],
         },
         "library_versions": chosen["config"]["versions"],
