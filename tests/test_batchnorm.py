@@ -65,18 +65,21 @@ def test_inference_and_unfusable_inputs_take_keras_path():
 
 
 def test_a_fused_clone_trains_like_the_plain_model_and_its_weights_load_back(tmp_path):
+    keras.utils.set_random_seed(0)
     model = keras_resnetv2.ResNet20V2(weights=None, input_shape=(16, 16, 1), stage_widths=(4, 8, 16), stem_width=4)
     fused = with_fused_batch_norm(model)
     assert sum(isinstance(layer, FusedBatchNormalization) for layer in fused.layers) == 19
     assert [w.path for w in fused.weights] == [w.path for w in model.weights]
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(16, 16, 16, 1)).astype("float32"), rng.integers(0, 10, 16)
+    # Two SGD steps: round-off differences stay at float32 noise (more steps of a random-label
+    # fit amplify them chaotically).
     for net in (model, fused):
-        net.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
-        for _ in range(3):
+        net.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+        for _ in range(2):
             net.train_on_batch(x, y)
     for a, b in zip(model.get_weights(), fused.get_weights()):
-        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
     # Weights files written by either load into the other (Keras keys them by class name).
     fused.save_weights(tmp_path / "fused.weights.h5")
     model.load_weights(tmp_path / "fused.weights.h5")
