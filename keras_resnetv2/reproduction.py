@@ -21,7 +21,7 @@ Conventions:
 * Table 2's paper column is ResNet-110 for basic-block nets and ResNet-164 for
   bottleneck ones; Table 1 has ResNet-110 only.
 * Trials are read from KerasTuner's per-trial state (`search/trial_*/trial.json`):
-  each is written atomically when its trial ends (`tuning._atomic_tuner_state`), so
+  each is written atomically when its trial ends (`tuning_resume.atomic_state_writes`), so
   they are complete while a search runs or after it was killed, and they keep a failed
   trial's error message. `trials.csv` is written only when a search returns (or stops on
   failures), so it lags a killed search; it is read only when there is no trial state

@@ -24,11 +24,10 @@ Table 2 (activation orders, identity shortcut), times `seeds` initialization see
 dataset pipeline, strategy, precision, model tweaks (L2 penalty, synchronized or fused BN) and
 compile code; trials are scored by their final-epoch validation accuracy. A search
 resumes from `tune_dir` when rerun (completed trials are kept, the interrupted one
-is redone), and distributes with KerasTuner's chief/worker mode
+is redone: `tuning_resume`), and distributes with KerasTuner's chief/worker mode
 (`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`, `KERASTUNER_TUNER_ID`).
 """
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -39,7 +38,7 @@ import keras
 import keras_tuner
 
 from keras_resnetv2 import data as data_lib
-from keras_resnetv2 import tuning_report
+from keras_resnetv2 import tuning_report, tuning_resume
 from keras_resnetv2.training import runner
 from keras_resnetv2.files import atomic_write_text
 from keras_resnetv2.training.distribution import check_global_batch, make_strategy
@@ -305,33 +304,6 @@ class HyperResNet(keras_tuner.HyperModel):
         return final
 
 
-@contextlib.contextmanager
-def _atomic_tuner_state():
-    """Makes KerasTuner's state writes atomic for the duration of a search.
-
-    KerasTuner 1.4 writes its oracle and trial JSON files in place, so a search killed
-    mid-write leaves an empty file and can no longer resume. Local files go through
-    write-then-rename instead (private `keras_tuner.src.utils.save_json`; remote
-    paths keep KerasTuner's own writer).
-    """
-    from keras_tuner.src import utils as tuner_utils
-
-    original = tuner_utils.save_json
-
-    def save_json(path, obj):
-        if "://" in str(path):
-            return original(path, obj)
-        text = json.dumps(obj)
-        atomic_write_text(path, text)
-        return text
-
-    tuner_utils.save_json = save_json
-    try:
-        yield
-    finally:
-        tuner_utils.save_json = original
-
-
 def _custom_gradients():
     """Names in TensorFlow's global registry of `tf.custom_gradient` functions."""
     if keras.backend.backend() != "tensorflow":
@@ -470,9 +442,9 @@ def search(config, tune, *, callbacks=None, verbose=None):
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        with _atomic_tuner_state():
+        with tuning_resume.atomic_state_writes():
             tuner.search(
-                    train_ds, epochs=config.epochs, steps_per_epoch=steps, validation_data=val_ds, shuffle=False,
+                train_ds, epochs=config.epochs, steps_per_epoch=steps, validation_data=val_ds, shuffle=False,
                 callbacks=list(callbacks or []), verbose=verbose,
             )
     except RuntimeError as error:
@@ -521,10 +493,13 @@ def _make_tuner(tune, hypermodel, strategy):
         seed=hypermodel.config.seed,
     )
     if tune.tuner == "hyperband":
-        return keras_tuner.Hyperband(hypermodel, max_epochs=hypermodel.config.epochs, **common)
-    kind = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
-            "grid": keras_tuner.GridSearch}[tune.tuner]
-    return kind(hypermodel, max_trials=tune.max_trials, **common)
+        tuner = keras_tuner.Hyperband(hypermodel, max_epochs=hypermodel.config.epochs, **common)
+    else:
+        kind = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
+                "grid": tuning_resume.GridSearch}[tune.tuner]
+        tuner = kind(hypermodel, max_trials=tune.max_trials, **common)
+    tuning_resume.forget_ended_trials(tuner.oracle)  # the tuner reloaded its folder, if any
+    return tuner
 
 
 def _claim_tune_dir(tune):
