@@ -1,13 +1,13 @@
 """`batchnorm.BatchNormalization`: Keras' BatchNormalization, training through TF's fused kernel.
 
 Keras 3's `BatchNormalization` under TensorFlow trains with `tf.nn.moments` and
-`tf.nn.batch_normalization`, a chain of element-wise and reduction ops (and as many
-in the gradient), each a pass over the activations. On a CPU that is about half of a
-ResNet training step (`bench/batchnorm_cost.py`). This subclass computes the same
-function with one `FusedBatchNormV3` kernel forward and one backward, as Keras 2
-and PyTorch (oneDNN) do. Same variables, names, config and inference path: a net
-trained with it loads unchanged into the plain builders (`train.py` uses it through
-`--fused_batch_norm`, on by default).
+`tf.nn.batch_normalization`, a chain of element-wise and reduction ops (and as many in
+the gradient), each a pass over the activations. On a CPU that is a quarter
+(ResNet-20V2) to a half (ResNet-164V2) of a training step (`bench/batchnorm_cost.py`).
+This subclass computes the same function with one `FusedBatchNormV3` kernel forward and
+one backward, as Keras 2 and PyTorch (oneDNN) do. Same variables, names, config and
+inference path: a net trained with it loads unchanged into the plain builders
+(`train.py` uses it through `--fused_batchnorm`, on by default).
 
 The class keeps Keras' name because Keras 3 keys each layer's variables in a
 `.weights.h5` file by the snake-cased class name (`batch_normalization_3/vars`):
