@@ -115,6 +115,22 @@ def test_ablation_grid_runs_exactly_the_table_rows_with_seeds(fashion_mnist_dir,
     assert all(r["status"] == "COMPLETED" for r in rows)
 
 
+def test_an_ablation_grid_rerun_goes_on_with_the_rows_left(fashion_mnist_dir, tmp_path):
+    """A stopped grid search, rerun with a larger budget, runs only the rows it has not run."""
+    config = tiny_config(tmp_path, model="ResNet20", warmup_steps=2,
+                         spec_options={"stage_units": [1, 1, 1], "stem_width": 4, "stage_widths": [4, 8, 16]})
+    tune = dict(tuner="grid", tune_dir=str(tmp_path / "tune"), ablation="table2", seeds=1)
+    tuning.search(config, tuning.TuneConfig(max_trials=2, **tune), verbose=0)
+    before = read_trials(tune["tune_dir"])
+    assert [t["hyperparameters"]["values"]["row"] for t in before.values()] == list(tuning.ABLATIONS["table2"])[:2]
+
+    rows = tuning.search(config, tuning.TuneConfig(**tune), verbose=0)  # a new tuner reloads the folder
+    after = read_trials(tune["tune_dir"])
+    assert [t["hyperparameters"]["values"]["row"] for t in after.values()] == list(tuning.ABLATIONS["table2"])
+    assert all(after[name] == trial for name, trial in before.items()), "a completed trial must not run again"
+    assert sorted(r["row"] for r in rows) == sorted(tuning.ABLATIONS["table2"])
+
+
 def test_a_tune_dir_holding_another_search_is_refused(fashion_mnist_dir, tmp_path):
     first = tuning.TuneConfig(tuner="random", tune_dir=str(tmp_path / "tune"), max_trials=1, space=TINY_SPACE)
     tuning.search(tiny_config(tmp_path), first, verbose=0)
