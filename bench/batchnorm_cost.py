@@ -1,24 +1,28 @@
 """What batch normalization costs a TensorFlow training step, and what a fused kernel saves.
 
     python bench/batchnorm_cost.py [--models ResNet20V2 ResNet164V2] [--batch_size 128] \
-        [--steps 3] [--warmup 2] [--repeats 3] [--json PATH]
+        [--steps 3] [--warmup 2] [--repeats 3] [--matmul_size 4096] [--json PATH]
 
 Keras 3's `BatchNormalization` under TensorFlow trains with `tf.nn.moments` and
 `tf.nn.batch_normalization`: a chain of element-wise and reduction ops (and their
 gradients), each a pass over the activations, where PyTorch (oneDNN) and Keras 2
 (`FusedBatchNormV3`) run one kernel each way. This bench times the same net's
 training step (`train_on_batch`, SGD, batch `--batch_size`, jit off, as in
-`bench/throughput.py`) three ways, cloned from one built model
+`bench/throughput.py`) four ways, cloned from one built model
 (`keras.models.clone_model`, same weights):
 
 * keras: the net as built (Keras' `BatchNormalization`);
 * fused: every `BatchNormalization` a `keras_resnetv2.batchnorm.BatchNormalization`,
   which trains with `tf.compat.v1.nn.fused_batch_norm` (checked to give the same
   outputs as Keras' layer before timing; train.py's default);
-* none: every `BatchNormalization` replaced by an identity: the cost of BN is the
-  difference (the net still trains a step; its numbers are not the point).
+* no_bn: every `BatchNormalization` replaced by an identity: the cost of BN is the
+  difference (the net still trains a step; its numbers are not the point);
+* no_bn_no_relu: no BN and no ReLU either: convolutions, additions, pooling and the
+  classifier, the ceiling of a step that fused nothing into its convolutions.
 
-Rounds interleave the three; figures are medians of `--repeats` rounds. TensorFlow only.
+Each figure is also given as a share of the float32 matmul peak measured in the same
+run (training FLOPs = 3x the forward FLOPs, as in `bench/throughput.py`). Rounds
+interleave the four; figures are medians of `--repeats` rounds. TensorFlow only.
 """
 
 import argparse
@@ -32,17 +36,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from throughput import images_per_second, keras_runner, log, machine, versions  # noqa: E402
+from throughput import images_per_second, keras_runner, log, machine, matmul_peaks, versions  # noqa: E402
 import keras_resnetv2  # noqa: E402
 from keras_resnetv2.batchnorm import with_fused_batch_norm  # noqa: E402
 from keras_resnetv2.files import atomic_write_text  # noqa: E402
+from keras_resnetv2.flops import count_flops  # noqa: E402
 from keras_resnetv2.variants import get_variant  # noqa: E402
 
-IMPLEMENTATIONS = ("keras", "fused", "none")
+IMPLEMENTATIONS = ("keras", "fused", "no_bn", "no_bn_no_relu")
 
 
-class SkippedBatchNormalization(keras.layers.Layer):
-    """Stands where a `BatchNormalization` was and returns its input."""
+class Skipped(keras.layers.Layer):
+    """Stands where a `BatchNormalization` or ReLU layer was and returns its input."""
 
     def call(self, inputs, training=None, mask=None):
         return inputs
@@ -54,8 +59,11 @@ def clone(model, implementation):
         return with_fused_batch_norm(model)
 
     def replace(layer):
-        if isinstance(layer, keras.layers.BatchNormalization) and implementation == "none":
-            return SkippedBatchNormalization(name=layer.name)
+        skip_relu = implementation == "no_bn_no_relu" and layer.get_config().get("activation") == "relu"
+        if skip_relu and isinstance(layer, keras.layers.Activation):
+            return Skipped(name=layer.name)
+        if isinstance(layer, keras.layers.BatchNormalization) and implementation != "keras":
+            return Skipped(name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=replace)
@@ -86,6 +94,7 @@ def measure(name, args):
     base = keras_resnetv2.build(name, weights=None, input_shape=shape, classes=classes)
     bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers)
     models = {impl: clone(base, impl) for impl in IMPLEMENTATIONS}
+    relu_layers = sum(isinstance(layer, Skipped) for layer in models["no_bn_no_relu"].layers) - bn_layers
     error = check_same_outputs(models["keras"], models["fused"], x[:8])
     runners = {}
     for impl, model in models.items():
@@ -100,19 +109,27 @@ def measure(name, args):
                 f"{images_per_second(args.batch_size, args.steps, runner.record['seconds']['train'][-1:])[0]:.1f} img/s")
     speeds = {impl: statistics.median(images_per_second(args.batch_size, args.steps, r.record["seconds"]["train"]))
               for impl, r in runners.items()}
-    return {"model": name, "batch_size": args.batch_size, "bn_layers": bn_layers, "max_abs_difference": error,
-            "train_img_per_s": speeds,
-            "bn_share_of_step": 1.0 - speeds["keras"] / speeds["none"],
+    train_flops = 3 * count_flops(base)
+    return {"model": name, "batch_size": args.batch_size, "bn_layers": bn_layers, "relu_layers": relu_layers,
+            "max_abs_difference": error,
+            "train_img_per_s": speeds, "train_gflops_per_image": train_flops / 1e9,
+            "bn_share_of_step": 1.0 - speeds["keras"] / speeds["no_bn"],
+            "fused_bn_share_of_step": 1.0 - speeds["fused"] / speeds["no_bn"],
+            "relu_share_of_step_without_bn": 1.0 - speeds["no_bn"] / speeds["no_bn_no_relu"],
             "fused_speedup": speeds["fused"] / speeds["keras"]}
 
 
-def report(rows):
-    lines = ["| model (batch) | BN layers | keras BN img/s | fused BN img/s | no BN img/s | BN share of the step "
-             "(keras) | fused / keras |", "|---|---|---|---|---|---|---|"]
+def report(rows, peak):
+    """The table: img/s of each implementation with its share of the matmul `peak` (GFLOP/s)."""
+    lines = [f"Training img/s (share of the {peak:.1f} GFLOP/s float32 matmul peak measured in this run).", "",
+             "| model (batch) | BN layers | Keras BN | fused BN | no BN | no BN, no ReLU | BN share of the step: "
+             "Keras / fused | fused / Keras |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        s = r["train_img_per_s"]
-        lines.append(f"| {r['model']} ({r['batch_size']}) | {r['bn_layers']} | {s['keras']:.1f} | {s['fused']:.1f} | "
-                     f"{s['none']:.1f} | {100 * r['bn_share_of_step']:.0f}% | {r['fused_speedup']:.2f}x |")
+        cells = [f"{r['train_img_per_s'][impl]:.1f} ({100 * r['train_img_per_s'][impl] * r['train_gflops_per_image'] / peak:.0f}%)"
+                 for impl in IMPLEMENTATIONS]
+        lines.append(f"| {r['model']} ({r['batch_size']}) | {r['bn_layers']} | {' | '.join(cells)} | "
+                     f"{100 * r['bn_share_of_step']:.0f}% / {100 * r['fused_bn_share_of_step']:.0f}% | "
+                     f"{r['fused_speedup']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -123,17 +140,19 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--matmul_size", type=int, default=4096, help="n of the n x n matmul that measures the peak.")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if keras.backend.backend() != "tensorflow":
         raise SystemExit(f"This bench is about TensorFlow's kernels; Keras' backend is {keras.backend.backend()!r}.")
     start = machine()
+    peak = matmul_peaks("cpu", args.matmul_size, 3, with_torch=False)["tensorflow"]
     rows = [measure(name, args) for name in args.models]
-    table = report(rows)
+    table = report(rows, peak["best"])
     print(table)
     if args.json:
         atomic_write_text(args.json, json.dumps(
-            {"machine": start, "versions": versions(), "settings": vars(args), "rows": rows}, indent=1))
+            {"machine": start, "versions": versions(), "settings": vars(args), "matmul_peak": peak, "rows": rows}, indent=1))
         atomic_write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")
 
 

@@ -113,11 +113,13 @@ def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, subpro
     path = tmp_path / "batchnorm_cost.json"
     done = subprocess.run(
         [sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--models", "ResNet20V2", "--batch_size", "4",
-         "--steps", "1", "--warmup", "0", "--repeats", "1", "--json", str(path)],
+         "--steps", "1", "--warmup", "0", "--repeats", "1", "--matmul_size", "256", "--json", str(path)],
         env=subprocess_env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| ResNet20V2 (4) | 19 |" in done.stdout
-    row = json.loads(path.read_text())["rows"][0]
-    assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "none"}
-    assert (tmp_path / "batchnorm_cost.md").read_text().startswith("| model (batch) |")
+    result = json.loads(path.read_text())
+    row = result["rows"][0]
+    assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "no_bn", "no_bn_no_relu"}
+    assert row["relu_layers"] == 19 and result["matmul_peak"]["best"] > 0  # every ReLU layer skipped in the last
+    assert "| model (batch) |" in (tmp_path / "batchnorm_cost.md").read_text()
