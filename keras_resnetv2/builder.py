@@ -151,19 +151,19 @@ def _allow_deep_graph(spec):
 
 def total_stride(spec):
     """Downsampling factor from the input to the last feature map."""
-    _, stem_stride, max_pool, *_ = STEMS[spec.stem]
-    return stem_stride * (2 if max_pool else 1) * 2 ** (len(spec.stage_units) - 1)
+    stem = STEMS[spec.stem]
+    return stem.stride * (2 if stem.max_pool else 1) * 2 ** (len(spec.stage_units) - 1)
 
 
 def _stem(x, spec):
-    kernel_size, stride, max_pool, *_ = STEMS[spec.stem]
+    stem = STEMS[spec.stem]
     preactivation = is_preactivation(spec.order)
     # The stem conv is padded explicitly (symmetric), as keras and Torch both do.
-    x = layers.ZeroPadding2D(kernel_size // 2, name="conv1_pad")(x)
+    x = layers.ZeroPadding2D(stem.kernel_size // 2, name="conv1_pad")(x)
     x = layers.Conv2D(
         spec.stem_width,
-        kernel_size,
-        strides=stride,
+        stem.kernel_size,
+        strides=stem.stride,
         use_bias=spec.conv_bias == "always"
         or (spec.conv_bias == "unless_normalized" and preactivation),
         kernel_initializer=kernel_initializer(spec),
@@ -173,7 +173,7 @@ def _stem(x, spec):
     # follows it, before the split into shortcut and branch (Sec. 4.1).
     if not preactivation:
         x = activate(x, spec, ("bn", "relu"), name="conv1")
-    if max_pool:
+    if stem.max_pool:
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     return x

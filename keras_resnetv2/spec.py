@@ -20,7 +20,7 @@ Two layouts name the conventions:
 
 import dataclasses
 import json
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 from keras_resnetv2.validation import check_choice, fail
 
@@ -70,11 +70,22 @@ SHORTCUT_OPTIONS = {
     "dropout_rate": (("dropout",), 0.5),
 }
 PROJECTIONS = ("conv", "zero_pad")
+
+
+class Stem(NamedTuple):
+    """A stem's conv and max-pool, and the defaults of nets built on it."""
+
+    kernel_size: int
+    stride: int
+    max_pool: bool  # a 3x3, stride-2 max-pool after the conv
+    width: int  # default `stem_width`
+    input_size: int  # default input height and width
+    classes: int  # default classes of the top
+
+
 STEMS = {
-    # stem -> (kernel size, stride, max-pool after it, default width, default input size,
-    # default classes)
-    "cifar": (3, 1, False, 16, 32, 10),
-    "imagenet": (7, 2, True, 64, 224, 1000),
+    "cifar": Stem(kernel_size=3, stride=1, max_pool=False, width=16, input_size=32, classes=10),
+    "imagenet": Stem(kernel_size=7, stride=2, max_pool=True, width=64, input_size=224, classes=1000),
 }
 STRIDE_PLACEMENTS = ("first", "last")
 STRIDE_CONVS = ("first", "3x3")
@@ -189,7 +200,7 @@ class ResNetSpec:
             )
         self._resolve_shortcut_options()
         if self.stem_width is None:
-            object.__setattr__(self, "stem_width", STEMS[self.stem][3])
+            object.__setattr__(self, "stem_width", STEMS[self.stem].width)
         if not _is_positive_int(self.stem_width):
             fail("stem_width", "`stem_width` must be a positive integer.", self.stem_width)
         if not 0.0 < self.bn_epsilon:
@@ -247,12 +258,12 @@ class ResNetSpec:
 
     @property
     def default_input_size(self):
-        return STEMS[self.stem][4]
+        return STEMS[self.stem].input_size
 
     @property
     def default_classes(self):
         """Classes of the top by default: 10 for the CIFAR stem, 1000 for ImageNet's."""
-        return STEMS[self.stem][5]
+        return STEMS[self.stem].classes
 
     def replace(self, **changes):
         """Returns a copy with `changes` applied and validated.
