@@ -143,6 +143,9 @@ def main(argv=None):
     parser.add_argument("--matmul_size", type=int, default=4096, help="n of the n x n matmul that measures the peak.")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    for flag, low in (("batch_size", 1), ("steps", 1), ("warmup", 0), ("repeats", 1), ("matmul_size", 1)):
+        if getattr(args, flag) < low:
+            parser.error(f"--{flag} must be at least {low}; received {getattr(args, flag)}")
     if keras.backend.backend() != "tensorflow":
         raise SystemExit(f"This bench is about TensorFlow's kernels; Keras' backend is {keras.backend.backend()!r}.")
     start = machine()

@@ -123,3 +123,9 @@ def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, subpro
     assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "no_bn", "no_bn_no_relu"}
     assert row["relu_layers"] == 19 and result["matmul_peak"]["best"] > 0  # every ReLU layer skipped in the last
     assert "| model (batch) |" in (tmp_path / "batchnorm_cost.md").read_text()
+
+
+def test_batchnorm_cost_bench_refuses_a_non_positive_count(subprocess_env):
+    done = subprocess.run([sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--steps", "0"],
+                          env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--steps must be at least 1; received 0" in done.stderr
