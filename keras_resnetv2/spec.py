@@ -90,6 +90,13 @@ STEMS = {
 STRIDE_PLACEMENTS = ("first", "last")
 STRIDE_CONVS = ("first", "3x3")
 CONV_BIASES = ("always", "unless_normalized", "never")
+# Which unit convs (kernel > 1) are padded by a `ZeroPadding2D` layer, symmetric as in
+# Torch, before a "valid" conv, instead of `padding="same"`: "all" (keras v2's
+# topology), "strided" (only strided convs, where "same" would pad asymmetrically; at
+# stride 1 "same" is the same symmetric padding without the extra layer, its copy of
+# the activations and its gradient) or "none" (keras v1: "same" everywhere). "all" and
+# "strided" compute the same function.
+EXPLICIT_PADDINGS = ("all", "strided", "none")
 KERNEL_INITIALIZERS = ("glorot_uniform", "he_normal_fan_out")
 LAYOUTS = ("keras", "paper")
 
@@ -142,8 +149,11 @@ class ResNetSpec:
             `resnet-pre-act.lua`, keras v1) or `"3x3"` (keras v2, fb.resnet.torch).
         conv_bias: `"always"` (keras v1), `"unless_normalized"` (bias only on convs not
             followed by BN; keras v2) or `"never"` (the official code).
-        explicit_padding: pad 3x3 convs with a `ZeroPadding2D` layer (symmetric, as
-            Torch and keras v2) instead of `padding="same"` (asymmetric when strided).
+        explicit_padding: which unit convs get a `ZeroPadding2D` layer instead of
+            `padding="same"`, one of `EXPLICIT_PADDINGS`: `"all"` (keras v2),
+            `"strided"` (the paper layout; same function as `"all"`, fewer passes over
+            memory) or `"none"` (keras v1). `True` and `False`, the values of specs
+            saved before the field had three values, read as `"all"` and `"none"`.
         bn_epsilon, bn_momentum: BatchNormalization constants.
         kernel_initializer: `"glorot_uniform"` (Keras) or `"he_normal_fan_out"` (the
             official code's `normal(0, sqrt(2 / (k * k * filters)))`).
@@ -166,7 +176,7 @@ class ResNetSpec:
     stride_placement: str = "first"
     stride_conv: str = "first"
     conv_bias: str = "never"
-    explicit_padding: bool = True
+    explicit_padding: str = "strided"
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9
     kernel_initializer: str = "he_normal_fan_out"
@@ -181,6 +191,9 @@ class ResNetSpec:
         check_choice("stride_placement", self.stride_placement, STRIDE_PLACEMENTS)
         check_choice("stride_conv", self.stride_conv, STRIDE_CONVS)
         check_choice("conv_bias", self.conv_bias, CONV_BIASES)
+        if isinstance(self.explicit_padding, bool):
+            object.__setattr__(self, "explicit_padding", "all" if self.explicit_padding else "none")
+        check_choice("explicit_padding", self.explicit_padding, EXPLICIT_PADDINGS)
         check_choice("kernel_initializer", self.kernel_initializer, KERNEL_INITIALIZERS)
         for argument in ("stage_units", "stage_widths"):
             value = getattr(self, argument)
@@ -352,7 +365,7 @@ def layout_conventions(layout, *, order, family, block):
             stride_placement="last" if preactivation else "first",
             stride_conv="3x3" if preactivation else "first",
             conv_bias="unless_normalized" if preactivation else "always",
-            explicit_padding=preactivation,
+            explicit_padding="all" if preactivation else "none",
             bn_epsilon=1.001e-5,
             bn_momentum=0.99,
             kernel_initializer="glorot_uniform",
@@ -364,7 +377,7 @@ def layout_conventions(layout, *, order, family, block):
         stride_placement="first",
         stride_conv="first" if family == "cifar" else "3x3",
         conv_bias="never",
-        explicit_padding=True,
+        explicit_padding="strided",
         bn_epsilon=1e-5,
         bn_momentum=0.9,
         kernel_initializer="he_normal_fan_out",

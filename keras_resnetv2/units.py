@@ -36,7 +36,7 @@ def kernel_initializer(spec):
 
 
 def conv(x, spec, filters, kernel_size, *, strides=1, normalized, name, zero_init=False):
-    """Conv2D named `{name}_conv`, padded by a `{name}_pad` layer when the spec says so.
+    """Conv2D named `{name}_conv`, padded by a `{name}_pad` layer as `spec.explicit_padding` says.
 
     `normalized` says whether BN follows directly, which decides the bias under
     `conv_bias="unless_normalized"`.
@@ -45,7 +45,9 @@ def conv(x, spec, filters, kernel_size, *, strides=1, normalized, name, zero_ini
         spec.conv_bias == "unless_normalized" and not normalized
     )
     padding = "same"
-    if kernel_size > 1 and spec.explicit_padding:
+    if kernel_size > 1 and (
+        spec.explicit_padding == "all" or (spec.explicit_padding == "strided" and strides > 1)
+    ):
         x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         padding = "valid"
     return layers.Conv2D(

@@ -119,5 +119,7 @@ def test_spec_fields_are_validated():
         ResNetSpec(block="basic", stage_units=(1, 0), stage_widths=(4, 8))
     with raises(r"zero_pad.*multiple of its input channels; 16 -> 24.*projection='zero_pad'"):
         ResNetSpec(block="basic", stage_units=(1, 1), stage_widths=(16, 24), projection="zero_pad")
+    with raises(r"`explicit_padding` must be one of \['all', 'strided', 'none'\].*explicit_padding='same'"):
+        ResNetSpec(block="basic", stage_units=(1,), stage_widths=(4,), explicit_padding="same")
     with raises(r"`layout` must be one of \['keras', 'paper'\].*layout='torch'"):
         ResNetSpec.from_depth(20, layout="torch")

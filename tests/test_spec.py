@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from harness import images, tiny_spec
+from harness import images, randomize, tiny_spec
 
 import keras_resnetv2
 from keras_resnetv2 import ResNet, ResNetSpec
@@ -38,9 +38,10 @@ def test_replace_drops_the_options_of_the_old_shortcut():
 
 
 @pytest.mark.parametrize("name,layout,expected", [
-    ("ResNet50", "keras", dict(stride_placement="first", stride_conv="first", conv_bias="always", explicit_padding=False)),
-    ("ResNet50V2", "keras", dict(stride_placement="last", stride_conv="3x3", conv_bias="unless_normalized", explicit_padding=True)),
+    ("ResNet50", "keras", dict(stride_placement="first", stride_conv="first", conv_bias="always", explicit_padding="none")),
+    ("ResNet50V2", "keras", dict(stride_placement="last", stride_conv="3x3", conv_bias="unless_normalized", explicit_padding="all")),
     ("ResNet164V2", "paper", dict(stride_placement="first", stride_conv="first", conv_bias="never", projection="conv",
+                                  explicit_padding="strided",
                                   bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer="he_normal_fan_out")),
     ("ResNet110", "paper", dict(projection="zero_pad", stem="cifar", stem_width=16)),
     ("ResNet200V2", "paper", dict(stride_conv="3x3", stem="imagenet", stage_units=(3, 24, 36, 3))),
@@ -50,6 +51,40 @@ def test_variant_conventions(name, layout, expected):
     assert variant.layout == layout
     spec = variant.spec()
     assert {k: getattr(spec, k) for k in expected} == expected
+
+
+def test_boolean_explicit_padding_of_older_specs_reads_as_all_or_none():
+    assert tiny_spec(explicit_padding=True) == tiny_spec(explicit_padding="all")
+    assert tiny_spec(explicit_padding=False).explicit_padding == "none"
+    saved = tiny_spec().to_dict()
+    saved["explicit_padding"] = True
+    assert ResNetSpec.from_dict(saved).to_dict()["explicit_padding"] == "all"
+
+
+@pytest.mark.parametrize("spec", [
+    ResNetSpec.from_depth(20),  # stride on the first 3x3 of stages 2 and 3
+    ResNetSpec.from_depth(20, order="original"),
+    ResNetSpec.from_depth(29, block="bottleneck", stride_conv="3x3"),  # stride on the 3x3
+], ids=["ResNet20V2", "ResNet20", "ResNet29V2_stride_on_3x3"])
+def test_strided_explicit_padding_computes_what_padding_every_conv_computes(spec):
+    """The paper layout pads with a layer only where "same" would be asymmetric."""
+    lean = ResNet(spec, input_shape=(16, 16, 3), classes=10)
+    padded = ResNet(spec.replace(explicit_padding="all"), input_shape=(16, 16, 3), classes=10)
+
+    def pad_layers(model):
+        return sorted(l.name for l in model.layers if isinstance(l, keras.layers.ZeroPadding2D))
+
+    strided_3x3 = [l.name for l in lean.layers if isinstance(l, keras.layers.Conv2D)
+                   and l.strides == (2, 2) and l.kernel_size == (3, 3)]
+    assert len(strided_3x3) == 2
+    assert pad_layers(lean) == sorted(["conv1_pad"] + [n.replace("_conv", "_pad") for n in strided_3x3])
+    assert len(pad_layers(padded)) == 1 + sum(1 for l in padded.layers if isinstance(l, keras.layers.Conv2D)
+                                              and l.kernel_size == (3, 3) and l.name != "conv1_conv")
+    randomize(lean)
+    padded.set_weights(lean.get_weights())
+    x = images((2, 16, 16, 3))
+    for training in (False, True):
+        np.testing.assert_allclose(padded(x, training=training), lean(x, training=training), atol=1e-5)
 
 
 def test_depth_is_derived_from_the_stages():
