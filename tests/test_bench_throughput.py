@@ -129,3 +129,40 @@ def test_batchnorm_cost_bench_refuses_a_non_positive_count(subprocess_env):
     done = subprocess.run([sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--steps", "0"],
                           env=subprocess_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--steps must be at least 1; received 0" in done.stderr
+
+
+def verbose_line(kind, direction, problem, ms):
+    return f"onednn_verbose,v1,primitive,exec,cpu,{kind},jit:avx512_core,{direction},src:f32::blocked:acdb::f0,,,{problem},{ms}"
+
+
+def test_onednn_breakdown_parses_steps_and_prepadded_convs():
+    breakdown = load("onednn_breakdown")
+    stem = verbose_line("convolution", "forward_training", "mb8_ic3oc16_ih34oh32kh3sh1dh0ph0_iw34ow32kw3sw1dw0pw0", 1.0)
+    padded = verbose_line("convolution", "forward_training", "mb8_ic16oc16_ih10oh8kh3sh1dh0ph0_iw10ow8kw3sw1dw0pw0", 2.0)
+    same = verbose_line("convolution", "forward_training", "mb8_ic16oc16_ih8oh8kh3sh1dh0ph1_iw8ow8kw3sw1dw0pw1", 3.0)
+    grad = verbose_line("convolution", "backward_weights", "mb8_ic16oc16_ih10oh8kh3sh1dh0ph0_iw10ow8kw3sw1dw0pw0", 4.0)
+    warm_up = [stem, padded, grad]
+    lines = warm_up + ["onednn_verbose,v1,info,cpu,isa", "unrelated"] + [stem, padded, grad] + [stem, same, grad]
+    result = breakdown.parse_verbose(lines, skip_steps=1)
+    assert result["steps"] == 2
+    assert result["ms_per_step"] == {"convolution forward_training": 3.5, "convolution backward_weights": 4.0}
+    assert result["calls_per_step"]["convolution forward_training"] == 2
+    assert result["prepadded_convs_per_step"] == 1.5  # the stem twice, the padded conv once, over 2 steps
+    with pytest.raises(ValueError, match="found 3 steps in the verbose output; expected more than 3"):
+        breakdown.parse_verbose(lines, skip_steps=3)
+
+
+def test_onednn_breakdown_runs_ours_with_and_without_pad_layers(tmp_path, subprocess_env):
+    path = tmp_path / "breakdown.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "onednn_breakdown.py"), "--batch_size", "4", "--steps", "1",
+         "--warmup", "1", "--frameworks", "strided", "all", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(path.read_text())["results"]
+    # ResNet-20V2: the stem and 2 strided 3x3 convs are padded by a layer; with "all" every 3x3 conv is.
+    assert results["strided"]["prepadded_convs_per_step"] == 3
+    assert results["all"]["prepadded_convs_per_step"] == 19
+    assert results["strided"]["calls_per_step"]["convolution forward_training"] == 19
+    assert "| **convs on pre-padded inputs** | 3 | 19 |" in done.stdout
