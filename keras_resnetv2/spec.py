@@ -13,8 +13,9 @@ Two layouts name the conventions:
   momentum 0.99, Glorot-uniform initialization.
 * `"paper"`: the official code of arXiv:1603.05027 (`resnet-pre-act.lua` for CIFAR,
   `fb.resnet.torch` for ImageNet): stride on the first unit of a stage, no conv biases,
-  symmetric explicit padding, Torch's BN constants (epsilon 1e-5, momentum 0.1, i.e.
-  Keras momentum 0.9), He-normal initialization on fan-out, and He et al. 2015's
+  symmetric padding (`padding="same"` at stride 1, a `ZeroPadding2D` layer before
+  strided convs), Torch's BN constants (epsilon 1e-5, momentum 0.1, i.e. Keras
+  momentum 0.9), He-normal initialization on fan-out, and He et al. 2015's
   parameter-free "option A" shortcut for the basic-block CIFAR nets.
 """
 
