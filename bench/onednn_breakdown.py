@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FRAMEWORKS = ("strided", "all", "torch")
 WALL_MARKER = "BREAKDOWN_WALL_SECONDS"
-LEARNING_RATE = 0.01
+MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2")  # 32x32 nets with a torch reference
 
 
 def parse_verbose(lines, *, skip_steps):
@@ -90,34 +90,28 @@ def _prepadded(problem):
 
 
 def worker(framework, model, batch_size, steps):
-    if framework == "torch":
+    if framework == "torch":  # not through throughput.py, which would load TensorFlow's oneDNN here too
         import torch
+        import torch_resnet  # bench/ is this script's directory
 
         torch.set_num_threads(os.cpu_count())
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import torch_resnet
 
         train = torch_resnet.steps(model, batch_size=batch_size, input_shape=(32, 32, 3), classes=10)[0]["train"]
     else:
-        import numpy as np
         import tensorflow as tf
 
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        import keras
+        import numpy as np
 
         import keras_resnetv2
         from keras_resnetv2.batchnorm import with_fused_batch_norm
+        from throughput import keras_runner  # bench/ is this script's directory
 
-        net = with_fused_batch_norm(keras_resnetv2.build(
-            model, input_shape=(32, 32, 3), classes=10, explicit_padding=framework))
-        net.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9),
-                    loss="sparse_categorical_crossentropy", jit_compile=False)
         rng = np.random.default_rng(0)
         x = rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype("float32")
         y = rng.integers(0, 10, batch_size).astype("int32")
-
-        def train():
-            net.train_on_batch(x, y)
+        train = keras_runner(framework, lambda: with_fused_batch_norm(keras_resnetv2.build(
+            model, input_shape=(32, 32, 3), classes=10, explicit_padding=framework)), jit="off", x=x, y=y)[1].steps["train"]
 
     for _ in range(steps["warmup"]):
         train()
@@ -174,7 +168,7 @@ def report(results, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="ResNet20V2", help="a 32x32 net of keras_resnetv2 (and bench/torch_resnet.py)")
+    parser.add_argument("--model", default="ResNet20V2", choices=MODELS)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
@@ -192,8 +186,7 @@ def main(argv=None):
     table = report(results, args)
     print(table)
     if args.json:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from keras_resnetv2.files import atomic_write_text
+        from keras_resnetv2.files import atomic_write_text  # here: a torch worker must not load TensorFlow
 
         atomic_write_text(args.json, json.dumps({"settings": vars(args), "results": results}, indent=1))
         atomic_write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")
