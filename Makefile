@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: venv data train test test-slow bench bench-throughput clean
+.PHONY: venv data train test test-slow bench bench-throughput campaign campaign-status clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,22 @@ bench: $(STAMP)
 bench-throughput: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) bench/throughput.py --json bench/results/throughput.json
+
+# The deep-zoo campaign (bench/deep_zoo.py): starts or resumes it in the background, at low
+# priority, and prints where each run stands. Its output: runs/deep_zoo/campaign.out.
+CAMPAIGN_OUT ?= runs/deep_zoo
+campaign: $(STAMP) data
+	@mkdir -p $(CAMPAIGN_OUT)
+	@if $(PY) -c "import sys; sys.path.insert(0, 'bench'); import deep_zoo; sys.exit(deep_zoo.campaign_pid('$(CAMPAIGN_OUT)') is None)"; then \
+	  echo "the campaign is already running"; \
+	else \
+	  nohup nice -n 19 $(PY) bench/deep_zoo.py run --out $(CAMPAIGN_OUT) >> $(CAMPAIGN_OUT)/campaign.out 2>&1 & \
+	  sleep 2; \
+	fi
+	@$(PY) bench/deep_zoo.py status --out $(CAMPAIGN_OUT)
+
+campaign-status: $(STAMP)
+	@$(PY) bench/deep_zoo.py status --out $(CAMPAIGN_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -61,6 +61,17 @@ flags.DEFINE_integer("warmup_steps", None, "Warm-up iterations.", lower_bound=0)
 flags.DEFINE_float("validation_split", 0.0, "Fraction of the training images held out for validation.")
 flags.DEFINE_integer("train_subset", None, "Train on only this many images (quick runs).", lower_bound=1)
 flags.DEFINE_boolean("augment", True, "Pad-and-crop and flip augmentation (the flip where the dataset allows).")
+flags.DEFINE_float(
+    "random_erasing", 0.0, "Probability of a Random Erasing box per training image (0: off; needs --augment).",
+    lower_bound=0.0, upper_bound=1.0,
+)
+flags.DEFINE_float(
+    "label_smoothing", 0.0, "Label smoothing of the training loss (0: the paper's cross-entropy).",
+    lower_bound=0.0, upper_bound=0.999,
+)
+flags.DEFINE_boolean(
+    "test_every_epoch", False, "Evaluate the test set after every epoch, for the curves (never for selection)."
+)
 flags.DEFINE_integer("seed", 0, "Seed of initialization, shuffling and augmentation.", lower_bound=0)
 flags.DEFINE_enum("distribution", _DEFAULTS.distribution, training.DISTRIBUTIONS, "Distribution strategy.")
 flags.DEFINE_boolean("sync_batchnorm", True, "Synchronize BatchNorm statistics across replicas.")
@@ -121,6 +132,9 @@ def config_from_flags(values):
         validation_split=values.validation_split,
         train_subset=values.train_subset,
         augment=values.augment,
+        random_erasing=values.random_erasing,
+        label_smoothing=values.label_smoothing,
+        test_every_epoch=values.test_every_epoch,
         seed=values.seed,
         distribution=values.distribution,
         sync_batchnorm=values.sync_batchnorm,

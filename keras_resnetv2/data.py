@@ -482,8 +482,54 @@ def steps_per_epoch(num_examples, batch_size):
     return steps
 
 
+# Random Erasing's box: its area as a fraction of the image, and its aspect ratio
+# (Zhong et al., AAAI 2020, Sec. 3.1: s_l = 0.02, s_h = 0.4, r_1 = 0.3, r_2 = 1/0.3).
+ERASING_AREA = (0.02, 0.4)
+ERASING_ASPECT = (0.3, 1 / 0.3)
+
+
+def random_erase(image, seed, probability):
+    """Random Erasing of one image: a random box filled with random pixel values.
+
+    With `probability`, a box of area `ERASING_AREA` times the image's and aspect
+    ratio (height / width) log-uniform in `ERASING_ASPECT` is placed uniformly in
+    the image and filled with uniform random values (Zhong et al.'s "RE-R").
+    Departure: the paper redraws a box that does not fit the image (up to 100
+    times); here its sides are clipped to the image's, which erases slightly more
+    often on tall or wide draws. Stateless: a pure function of `seed` (shape [2]).
+
+    Args:
+        image: uint8 tensor `(height, width, channels)`.
+        seed: int64 tensor of shape `[2]`.
+        probability: float in [0, 1].
+
+    Returns:
+        The image, erased or not, same shape and dtype.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    draws = tf.random.stateless_uniform([5], seed=seed)
+    area = tf.cast(height * width, tf.float32) * (ERASING_AREA[0] + draws[1] * (ERASING_AREA[1] - ERASING_AREA[0]))
+    log_low, log_high = np.log(ERASING_ASPECT[0]), np.log(ERASING_ASPECT[1])
+    aspect = tf.exp(log_low + draws[2] * (log_high - log_low))
+    box_h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area * aspect)), tf.int32), 1, height)
+    box_w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area / aspect)), tf.int32), 1, width)
+    top = tf.cast(draws[3] * tf.cast(height - box_h + 1, tf.float32), tf.int32)
+    left = tf.cast(draws[4] * tf.cast(width - box_w + 1, tf.float32), tf.int32)
+    rows = tf.range(height)[:, None, None]
+    cols = tf.range(width)[None, :, None]
+    inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+    noise_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+    noise = tf.cast(tf.random.stateless_uniform(shape, seed=noise_seed, maxval=256, dtype=tf.int32), image.dtype)
+    erase = inside & (draws[0] < probability)
+    return tf.where(erase, noise, image)
+
+
 def train_pipeline(
-    images, labels, *, batch_size, mean, std, seed, augment=True, pad=4, flip=True, start_epoch=0
+    images, labels, *, batch_size, mean, std, seed, augment=True, pad=4, flip=True, start_epoch=0,
+    random_erasing=0.0,
 ):
     """An endless stream of shuffled, augmented, normalized training batches.
 
@@ -498,10 +544,13 @@ def train_pipeline(
         batch_size: global batch size.
         mean, std: per-channel statistics in [0, 1] units.
         seed: int.
-        augment: apply the random crop (if `pad`) and flip (if `flip`).
+        augment: apply the random crop (if `pad`), flip (if `flip`) and
+            Random Erasing (if `random_erasing`).
         pad: zero padding before the random crop, in pixels.
         flip: random horizontal flips.
         start_epoch: first epoch of the stream.
+        random_erasing: probability of a Random Erasing box per image (after
+            the crop and flip; `random_erase`).
 
     Returns:
         A `tf.data.Dataset` of `(float32 images, int64 labels)`, batched.
@@ -525,6 +574,9 @@ def train_pipeline(
         if augment and flip:
             flip_seed = tf.stack([tf.constant(seed + 1, tf.int64), position])
             image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+        if augment and random_erasing:
+            erase_seed = tf.stack([tf.constant(seed + 2, tf.int64), position])
+            image = random_erase(image, erase_seed, random_erasing)
         image.set_shape((height, width, images.shape[-1]))
         return image, tf.gather(labels_t, index)
 

@@ -435,7 +435,7 @@ def search(config, tune, *, callbacks=None, verbose=None):
     tuner = _make_tuner(tune, hypermodel, distribution.strategy)
     train_ds = data_lib.train_pipeline(
         *dataset.train, batch_size=config.batch_size, mean=dataset.mean, std=dataset.std, seed=config.seed,
-        augment=config.augment, pad=dataset.info.pad, flip=dataset.info.flip,
+        augment=config.augment, pad=dataset.info.pad, flip=dataset.info.flip, random_erasing=config.random_erasing,
     )
     val_ds = data_lib.eval_pipeline(*dataset.validation, batch_size=config.batch_size, mean=dataset.mean, std=dataset.std)
     writes_report = "KERASTUNER_ORACLE_IP" not in os.environ or "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")

@@ -46,7 +46,7 @@ def truncate_csv_log(path, epochs):
 
 
 def plot_curves(history, path):
-    """Writes a PNG of loss and accuracy per epoch (train, and validation if any)."""
+    """Writes a PNG of loss and accuracy per epoch: train, and validation and test where recorded."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -56,7 +56,7 @@ def plot_curves(history, path):
     epochs = [h["epoch"] for h in history]
     for i, (metric, title) in enumerate((("cross_entropy", "cross-entropy loss"), ("accuracy", "accuracy"))):
         axes = figure.add_subplot(1, 2, i + 1)
-        for prefix, label in (("", "train"), ("val_", "validation")):
+        for prefix, label in (("", "train"), ("val_", "validation"), ("test_", "test")):
             values = [h.get(prefix + metric) for h in history]
             if any(v is not None for v in values):
                 axes.plot(epochs, values, marker="o", label=label)
@@ -134,7 +134,11 @@ def write_artifacts(config, dataset, exported, *, schedule, history, test, distr
             "train_examples": len(dataset.train[0]),
             "validation_examples": 0 if dataset.validation is None else len(dataset.validation[0]),
             "test_examples": len(dataset.test[0]),
-            "augmentation": {"pad_crop": info.pad if config.augment else 0, "flip": info.flip and config.augment},
+            "augmentation": {
+                "pad_crop": info.pad if config.augment else 0,
+                "flip": info.flip and config.augment,
+                "random_erasing": config.random_erasing if config.augment else 0.0,
+            },
         },
         "versions": library_versions(),
         "command": list(sys.argv if command is None else command),

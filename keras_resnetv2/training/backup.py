@@ -7,6 +7,7 @@ sees the batches the uninterrupted one would have. A diverging run stops with
 `TrainingDiverged` (`StopOnNaN`), keeping the backup of its last good epoch.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import time
 import keras
 
 from keras_resnetv2.files import atomic_save_weights, atomic_write_text
+from keras_resnetv2.training.config import TrainConfig
 from keras_resnetv2.validation import fail
 
 # Fields that may change between a killed run and its resumption.
@@ -133,7 +135,8 @@ def restore_backup(model, backup_dir, identity):
     state = read_backup_state(backup_dir)
     if state is None:
         return 0, []
-    saved = state["config"]
+    # A field added to `TrainConfig` after the backup was written matches at its default.
+    saved = {**_field_defaults(), **state["config"]}
     changed = sorted(k for k in set(identity) | set(saved) if identity.get(k) != saved.get(k))
     if changed:
         differences = ", ".join(f"{k}: {saved.get(k)!r} -> {identity.get(k)!r}" for k in changed)
@@ -149,6 +152,13 @@ def restore_backup(model, backup_dir, identity):
         model.optimizer.build(model.trainable_variables)
     model.load_weights(os.path.join(backup_dir, state["weights"]))
     return state["epoch"], state["history"]
+
+
+def _field_defaults():
+    return {
+        f.name: f.default for f in dataclasses.fields(TrainConfig)
+        if f.default is not dataclasses.MISSING and f.name not in RESUMABLE_CHANGES
+    }
 
 
 def identity_of(config):

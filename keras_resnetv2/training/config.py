@@ -39,6 +39,16 @@ class TrainConfig:
         validation_split: fraction of the training images held out for validation.
         train_subset: train on only this many images (quick runs, tests).
         augment: pad-crop-flip augmentation (the flip per dataset).
+        random_erasing: probability that a training image gets a Random Erasing
+            box (Zhong et al., AAAI 2020; `data.random_erase`); 0 turns it off.
+            Applies only with `augment`. Not in the paper's recipe.
+        label_smoothing: weight of the uniform distribution mixed into the
+            one-hot targets of the training loss (Szegedy et al. 2016); 0 is the
+            paper's plain cross-entropy. `cross_entropy` is always reported
+            against the unsmoothed labels.
+        test_every_epoch: also evaluate the test set after every epoch, for the
+            curves (`test_accuracy`, `test_cross_entropy` in the history). Never
+            used to pick an epoch: the reported accuracy is the final epoch's.
         seed: seed of initialization, shuffling and augmentation.
         distribution: one of `DISTRIBUTIONS` (see `distribution.make_strategy`).
         sync_batchnorm: synchronize BatchNorm statistics across replicas (TF backend),
@@ -76,6 +86,9 @@ class TrainConfig:
     validation_split: float = 0.0
     train_subset: Optional[int] = None
     augment: bool = True
+    random_erasing: float = 0.0
+    label_smoothing: float = 0.0
+    test_every_epoch: bool = False
     seed: int = 0
     distribution: str = "auto"
     sync_batchnorm: bool = True
@@ -112,7 +125,11 @@ class TrainConfig:
         _check_number("weight_decay", self.weight_decay, low=0.0)
         _check_number("momentum", self.momentum, low=0.0, high=1.0)
         _check_number("validation_split", self.validation_split, low=0.0, high=1.0, optional=False)
-        for name in ("nesterov", "augment", "sync_batchnorm", "fused_batchnorm", "jit_compile"):
+        _check_number("random_erasing", self.random_erasing, low=0.0, high=1.0, high_closed=True, optional=False)
+        _check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, optional=False)
+        for name in (
+            "nesterov", "augment", "test_every_epoch", "sync_batchnorm", "fused_batchnorm", "jit_compile"
+        ):
             value = getattr(self, name)
             if not (isinstance(value, bool) or (value is None and name == "nesterov")):
                 fail(name, f"`{name}` must be True or False.", value)
@@ -193,13 +210,15 @@ def _check_int(name, value, *, minimum, optional=False):
         fail(name, f"`{name}` must be an integer >= {minimum}{' or None' if optional else ''}.", value)
 
 
-def _check_number(name, value, *, low, high=None, low_open=False, optional=True):
+def _check_number(name, value, *, low, high=None, low_open=False, high_closed=False, optional=True):
     if value is None and optional:
         return
     ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value < high)
+        below_high = high is None or (value <= high if high_closed else value < high)
+        ok = (value > low if low_open else value >= low) and below_high
     if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"
+        closing = "]" if high_closed else ")"
+        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{closing}"
         fail(name, f"`{name}` must be a number in {interval}.", value)
 

@@ -73,17 +73,64 @@ def build_model(config, info, replicas=None):
     return model
 
 
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy of logits against integer labels smoothed by `label_smoothing`.
+
+    Keras' `SparseCategoricalCrossentropy` has no label smoothing; this one-hot
+    encodes the labels and applies `CategoricalCrossentropy`'s: the target is
+    `(1 - label_smoothing) * one_hot + label_smoothing / classes`.
+    """
+
+    def __init__(self, label_smoothing, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        classes = keras.ops.shape(y_pred)[-1]
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), classes)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, from_logits=True, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class TestEvaluation(keras.callbacks.Callback):
+    """Adds the test set's metrics to every epoch's logs, as `test_<metric>`.
+
+    For the curves only (the paper's Fig. 6 plots test error per epoch); a run's
+    reported accuracy is always its final epoch's, never the best of these.
+    Must come before the callbacks that record the logs.
+    """
+
+    def __init__(self, test_ds):
+        super().__init__()
+        self.test_ds = test_ds
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        test = self.model.evaluate(self.test_ds, return_dict=True, verbose=0)
+        logs.update({f"test_{name}": float(value) for name, value in test.items()})
+
+
 def compile_model(model, config, total_steps):
     """Compiles `model` with the recipe's optimizer, the loss and the metrics of a run.
 
-    The loss is the cross-entropy of the logits plus the L2 penalty; `cross_entropy`
-    reports the cross-entropy alone. Returns the description of the learning-rate
+    The loss is the cross-entropy of the logits (against labels smoothed by
+    `config.label_smoothing`) plus the L2 penalty; `cross_entropy` reports the
+    plain cross-entropy alone. Returns the description of the learning-rate
     schedule over `total_steps` iterations.
     """
     optimizer, schedule = make_optimizer(config, total_steps)
+    if config.label_smoothing:
+        loss = SmoothedSparseCrossentropy(config.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss,
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy"),
@@ -186,6 +233,7 @@ def run(config, *, command=None):
             pad=info.pad,
             flip=info.flip,
             start_epoch=initial_epoch,
+            random_erasing=config.random_erasing,
         ))
         eval_batch = config.batch_size
         val_ds = None
@@ -198,7 +246,8 @@ def run(config, *, command=None):
         csv_path = os.path.join(log_dir, "log.csv")
         if distribution.is_chief:
             artifacts.truncate_csv_log(csv_path, initial_epoch)
-        callbacks = [
+        callbacks = [TestEvaluation(test_ds)] if config.test_every_epoch else []
+        callbacks += [
             StopOnNaN(backup_dir, config.learning_rate),
             keras.callbacks.CSVLogger(csv_path, append=True),
             keras.callbacks.TensorBoard(os.path.join(log_dir, "tensorboard")),

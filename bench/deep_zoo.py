@@ -1,0 +1,237 @@
+"""The deep-zoo training campaign: ResNet-164V2 and ResNet-164 on Fashion-MNIST, then the noise runs.
+
+    python bench/deep_zoo.py run       # starts or resumes the whole campaign (blocking)
+    python bench/deep_zoo.py status    # where each run stands: epoch, accuracy so far, ETA
+    make campaign / make campaign-status   # the same, run in the background under nice
+
+The campaign is a queue of train.py runs (`PLAN`), each in its own `--model_dir`
+under `--out` (default `runs/deep_zoo`). `run` trains them in order; a run whose
+`metrics.json` exists is done and skipped, and an unfinished one resumes from its
+last per-epoch backup (train.py's own resume), so the same command continues the
+campaign after a kill, a reboot or the end of a session. One campaign at a time:
+`run` refuses to start while another holds `campaign.pid`. A run that fails
+(diverges, crashes) stops the campaign with its exit code in the log; `status`
+shows it.
+
+Every run evaluates the test set after each epoch (`--test_every_epoch`) for the
+curves and the status line; the accuracy a run reports, and the zoo exports, is
+its final epoch's, never the best.
+
+The recipe (`RECIPE_FLAGS`) and why it departs from the paper's CIFAR recipe: see
+the model cards and REPRODUCTION.md. In short: 164 epochs of a 164-layer net cost
+about 24 CPU-hours each here, so the schedule is a cosine decay over `EPOCHS`
+epochs (train.py's `budget` recipe: Nesterov SGD, lr 0.1, linear warm-up), with
+Random Erasing and label smoothing as regularizers for the short schedule, and
+weight decay 5e-4, chosen from the ResNet-20V2 pilots in REPRODUCTION.md.
+
+A quick check of the script itself (tiny nets, numbers meaningless; what the tests run):
+
+    python bench/deep_zoo.py run --out /tmp/dz --plan '[{"name": "a", "flags": ["--model=ResNet20V2",
+        "--train_subset=256", "--epochs=2", "--batch_size=64", "--warmup_steps=1",
+        "--spec_options={\\"stage_widths\\": [4, 8, 16], \\"stem_width\\": 4}"]}]'
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join("runs", "deep_zoo")
+PID_FILE = "campaign.pid"
+LOG_FILE = "campaign.log"
+
+EPOCHS = 30
+NOISE_EPOCHS = 10
+RECIPE_FLAGS = [
+    "--dataset=fashion_mnist", "--recipe=budget", f"--epochs={EPOCHS}", "--batch_size=128",
+    "--weight_decay=5e-4", "--random_erasing=0.5", "--label_smoothing=0.1", "--seed=0",
+    "--test_every_epoch", "--verbose=2",
+]
+
+
+def _with(flags, **changes):
+    """`flags` with `--name=value` replaced (or added) for each of `changes`."""
+    out = [f for f in flags if f.split("=")[0].lstrip("-") not in changes]
+    return out + [f"--{name}={value}" for name, value in changes.items()]
+
+
+# The queue, in order: the zoo pair first (same recipe, seed and epochs), then the
+# seed-noise estimate: both units at depth 56 (a 6n+2 basic net, the same recipe over
+# fewer epochs), three seeds each.
+PLAN = [
+    {"name": "resnet164v2", "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
+    {"name": "resnet164", "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
+] + [
+    {
+        "name": f"{name}_seed{seed}",
+        "flags": [f"--model={model}", "--depth=56"] + _with(RECIPE_FLAGS, epochs=NOISE_EPOCHS, seed=seed),
+    }
+    for seed in (0, 1, 2)
+    for name, model in (("resnet56v2", "ResNet20V2"), ("resnet56", "ResNet20"))
+]
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _flag(flags, name, default=None):
+    for f in flags:
+        if f.startswith(f"--{name}="):
+            return f.split("=", 1)[1]
+    return default
+
+
+def run_state(out, entry):
+    """A dict describing where the run `entry` of the campaign in `out` stands."""
+    model_dir = os.path.join(out, entry["name"])
+    epochs = int(_flag(entry["flags"], "epochs", 0))
+    metrics = _read_json(os.path.join(model_dir, "metrics.json"))
+    if metrics is not None:
+        history = metrics["history"]
+        return {
+            "name": entry["name"], "state": "done", "epoch": metrics["epochs"], "epochs": epochs,
+            "test_accuracy": metrics["test"]["accuracy"], "epoch_time_s": _mean_epoch_time(history),
+            "history": history, "remaining_s": 0.0,
+        }
+    backup = _read_json(os.path.join(model_dir, "backup", "state.json"))
+    history = backup["history"] if backup else []
+    epoch = backup["epoch"] if backup else 0
+    last = history[-1] if history else {}
+    epoch_time = _mean_epoch_time(history)
+    return {
+        "name": entry["name"], "state": "started" if backup else "pending", "epoch": epoch, "epochs": epochs,
+        "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("accuracy"),
+        "epoch_time_s": epoch_time, "history": history,
+        "remaining_s": None if epoch_time is None else (epochs - epoch) * epoch_time,
+    }
+
+
+def _mean_epoch_time(history):
+    # The first epoch of each process includes tracing; the median of the rest is steadier.
+    times = sorted(h["epoch_time_s"] for h in history if "epoch_time_s" in h)
+    return times[len(times) // 2] if times else None
+
+
+def _eta(seconds):
+    if seconds is None:
+        return "?"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def campaign_pid(out):
+    """The pid of the campaign running on `out`, or None."""
+    try:
+        with open(os.path.join(out, PID_FILE), encoding="utf-8") as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def status(out, plan):
+    """Prints one line per run of the campaign, and the campaign's total ETA."""
+    pid = campaign_pid(out)
+    print(f"campaign in {out}: {'running (pid %d)' % pid if pid else 'not running'}")
+    print(f"{'run':<20} {'state':<8} {'epoch':>7} {'test acc':>9} {'train acc':>9} {'s/epoch':>8} {'ETA':>7}")
+    total, unknown = 0.0, False
+    rates = {}
+    for entry in plan:
+        state = run_state(out, entry)
+        model = _flag(entry["flags"], "model", "") + _flag(entry["flags"], "depth", "")
+        if state["epoch_time_s"]:
+            rates.setdefault(model, state["epoch_time_s"])
+        remaining = state["remaining_s"]
+        if remaining is None and model in rates:  # a pending run of a net timed before
+            remaining = state["epochs"] * rates[model]
+        if remaining is None:
+            unknown = True
+        else:
+            total += remaining
+        acc = state.get("test_accuracy")
+        train = state.get("train_accuracy")
+        print(
+            f"{entry['name']:<20} {state['state']:<8} {state['epoch']:>3}/{state['epochs']:<3} "
+            f"{'-' if acc is None else f'{acc:.4f}':>9} {'-' if train is None else f'{train:.4f}':>9} "
+            f"{'-' if state['epoch_time_s'] is None else round(state['epoch_time_s']):>8} {_eta(remaining):>7}"
+        )
+    print(f"campaign ETA: {_eta(total)}{' + runs not timed yet' if unknown else ''} (at the speed measured so far)")
+    log = os.path.join(out, LOG_FILE)
+    if os.path.exists(log):
+        with open(log, encoding="utf-8", errors="replace") as f:
+            failed = [line.strip() for line in f if line.startswith("FAILED")]
+        if failed:
+            print(failed[-1])
+
+
+def run(out, plan, python=sys.executable):
+    """Trains every unfinished run of `plan` in order, resuming each; returns an exit code."""
+    os.makedirs(out, exist_ok=True)
+    pid = campaign_pid(out)
+    if pid is not None and pid != os.getpid():
+        print(f"deep_zoo.py: error: a campaign is already running on {out} (pid {pid}).", file=sys.stderr)
+        return 1
+    pid_path = os.path.join(out, PID_FILE)
+    with open(pid_path, "w", encoding="utf-8") as f:
+        f.write(str(os.getpid()))
+    child = None
+
+    def forward(signum, frame):  # a kill of the campaign stops its training too
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        for entry in plan:
+            if run_state(out, entry)["state"] == "done":
+                continue
+            model_dir = os.path.join(out, entry["name"])
+            command = [python, os.path.join(REPO_ROOT, "train.py")] + entry["flags"] + [f"--model_dir={model_dir}"]
+            _log(out, f"START {entry['name']}: {' '.join(command)}")
+            child = subprocess.Popen(command)
+            rc = child.wait()
+            child = None
+            if rc != 0:
+                _log(out, f"FAILED {entry['name']}: train.py exited with {rc}; see its output above")
+                return rc
+            _log(out, f"DONE {entry['name']}: test accuracy {run_state(out, entry)['test_accuracy']:.4f}")
+        _log(out, "campaign complete")
+        return 0
+    finally:
+        if campaign_pid(out) == os.getpid():
+            os.remove(pid_path)
+
+
+def _log(out, line):
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}"
+    print(line, flush=True)
+    with open(os.path.join(out, LOG_FILE), "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["run", "status"])
+    parser.add_argument("--out", default=DEFAULT_OUT, help="folder of the campaign's runs")
+    parser.add_argument("--plan", help="JSON list of {name, flags} replacing the built-in plan (tests)")
+    args = parser.parse_args(argv)
+    plan = PLAN if args.plan is None else json.loads(args.plan)
+    if args.command == "status":
+        status(args.out, plan)
+        return 0
+    return run(args.out, plan)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""bench/deep_zoo.py: the campaign's queue, its resume after kill -9, its status lines."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO_ROOT, TINY_SPEC_OPTIONS
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+import deep_zoo  # noqa: E402
+
+
+def _tiny_plan(epochs):
+    flags = [
+        "--model=ResNet20V2", "--train_subset=1024", "--batch_size=32", "--warmup_steps=2", "--verbose=2",
+        f"--spec_options={json.dumps(TINY_SPEC_OPTIONS)}", "--test_every_epoch", "--random_erasing=0.5",
+        "--label_smoothing=0.1",
+    ]
+    return [
+        {"name": "first", "flags": flags + [f"--epochs={epochs}"]},
+        {"name": "second", "flags": flags + ["--epochs=1", "--seed=1"]},
+    ]
+
+
+def test_plan_trains_the_pair_with_one_recipe_then_the_noise_runs():
+    by_name = {entry["name"]: entry["flags"] for entry in deep_zoo.PLAN}
+    v2, v1 = by_name["resnet164v2"], by_name["resnet164"]
+    assert v2[0] == "--model=ResNet164V2" and v1[0] == "--model=ResNet164"
+    assert v2[1:] == v1[1:]  # same recipe, seed and epochs
+    assert [e["name"] for e in deep_zoo.PLAN[:2]] == ["resnet164v2", "resnet164"]
+    seeds = sorted(deep_zoo._flag(f, "seed") for n, f in by_name.items() if n.startswith("resnet56v2"))
+    assert seeds == ["0", "1", "2"]
+    assert all(deep_zoo._flag(by_name[f"resnet56_seed{s}"], "depth") == "56" for s in range(3))
+
+
+def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
+    plan = [{"name": n, "flags": ["--model=ResNet20V2", "--epochs=4"]} for n in ("a", "b", "c")]
+    (tmp_path / "a").mkdir()
+    history = [{"epoch": e, "accuracy": 0.5, "test_accuracy": 0.6 + e / 100, "epoch_time_s": 100.0 + e}
+               for e in (1, 2, 3, 4)]
+    (tmp_path / "a" / "metrics.json").write_text(json.dumps(
+        {"epochs": 4, "history": history, "test": {"accuracy": 0.6421}}))
+    (tmp_path / "b" / "backup").mkdir(parents=True)
+    (tmp_path / "b" / "backup" / "state.json").write_text(json.dumps({"epoch": 1, "history": history[:1]}))
+    deep_zoo.status(str(tmp_path), plan)
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:5]}
+    assert lines["a"][1:4] == ["done", "4/4", "0.6421"]
+    assert lines["b"][1:4] == ["started", "1/4", "0.6100"]
+    assert lines["b"][-1] == "0h05m"  # 3 epochs left at 101 s each
+    assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h06m"  # 4 epochs of the same net
+
+
+def test_a_second_campaign_on_the_same_folder_is_refused(tmp_path, capsys):
+    (tmp_path / deep_zoo.PID_FILE).write_text(str(os.getppid()))  # a live process
+    assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
+    assert "already running" in capsys.readouterr().err
+    assert not (tmp_path / "first").exists()
+
+
+@pytest.mark.slow
+def test_campaign_resumes_after_kill_9(tmp_path, fashion_mnist_dir, subprocess_env):
+    plan = json.dumps(_tiny_plan(4))
+    command = [sys.executable, os.path.join(REPO_ROOT, "bench", "deep_zoo.py"), "run", "--out", str(tmp_path),
+               "--plan", plan]
+    state = tmp_path / "first" / "backup" / "state.json"
+    first = subprocess.Popen(command, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    deadline = time.time() + 180
+    while not state.exists() and time.time() < deadline and first.poll() is None:
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)  # the campaign and its train.py
+    first.wait()
+    assert state.exists(), first.stdout.read().decode()[-3000:]
+    killed_at = json.loads(state.read_text())["epoch"]
+    assert 1 <= killed_at < 4
+
+    second = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"Resuming from the backup of epoch {killed_at}/4" in second.stdout
+    metrics = json.loads((tmp_path / "first" / "metrics.json").read_text())
+    assert metrics["epochs"] == 4 and metrics["resumed_from_epoch"] == killed_at
+    assert all("test_accuracy" in h for h in metrics["history"])
+    assert (tmp_path / "second" / "metrics.json").exists()
+    assert not (tmp_path / deep_zoo.PID_FILE).exists()
+    log = (tmp_path / deep_zoo.LOG_FILE).read_text()
+    assert log.count("START first") == 2 and log.count("DONE first") == 1 and "campaign complete" in log
+
+    status = subprocess.run(command[:2] + ["status", "--out", str(tmp_path), "--plan", plan],
+                            capture_output=True, text=True, env=subprocess_env, timeout=60)
+    assert "first                done       4/4" in status.stdout and "not running" in status.stdout
