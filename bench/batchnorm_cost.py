@@ -12,7 +12,7 @@ training step (`train_on_batch`, SGD, batch `--batch_size`, jit off, as in
 (`keras.models.clone_model`, same weights):
 
 * keras: the net as built (Keras' `BatchNormalization`);
-* fused: every `BatchNormalization` a `keras_resnetv2.batchnorm.BatchNormalization`,
+* fused: every `BatchNormalization` a `keras_resnetv2.models.batchnorm.BatchNormalization`,
   which trains with `tf.compat.v1.nn.fused_batch_norm` (checked to give the same
   outputs as Keras' layer before timing; train.py's default);
 * no_bn: every `BatchNormalization` replaced by an identity: the cost of BN is the
@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 
 from throughput import images_per_second, keras_runner, log, machine, matmul_peaks, versions  # noqa: E402
 import keras_resnetv2  # noqa: E402
-from keras_resnetv2.batchnorm import with_fused_batch_norm  # noqa: E402
-from keras_resnetv2.files import atomic_write_text  # noqa: E402
-from keras_resnetv2.flops import count_flops  # noqa: E402
-from keras_resnetv2.variants import get_variant  # noqa: E402
+from keras_resnetv2.models.batchnorm import with_fused_batch_norm  # noqa: E402
+from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
+from keras_resnetv2.models.flops import count_flops  # noqa: E402
+from keras_resnetv2.models.variants import get_variant  # noqa: E402
 
 IMPLEMENTATIONS = ("keras", "fused", "no_bn", "no_bn_no_relu")
 

@@ -227,6 +227,7 @@ def main(argv=None):
     parser.add_argument("--plan", help="JSON list of {name, flags} replacing the built-in plan (tests)")
     args = parser.parse_args(argv)
     plan = PLAN if args.plan is None else json.loads(args.plan)
+    args.out = os.path.abspath(args.out)
     if args.command == "status":
         status(args.out, plan)
         return 0

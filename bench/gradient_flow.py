@@ -6,7 +6,7 @@ For each depth of the basic-block CIFAR family (paper layout), activation order
 (`--orders`: full pre-activation, original) and shortcut (`--shortcuts`: identity,
 constant scaling by 0.5, exclusive and shortcut-only gating with b_g = -6), on 28x28x1
 Fashion-MNIST: ||dE/dx_l|| at the input x_l of every residual unit
-(`keras_resnetv2.diagnostics.gradient_norms`, E the cross-entropy of `--probe_batch`
+(`keras_resnetv2.paper.gradient_flow.gradient_norms`, E the cross-entropy of `--probe_batch`
 test images, BN on batch statistics) in three phases:
 
 * `zero_init`: every residual branch zero-initialized (`zero_init_last=True`), so F = 0
@@ -40,9 +40,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_resnetv2 import ResNet, data  # noqa: E402
-from keras_resnetv2.diagnostics import gradient_norms  # noqa: E402
+from keras_resnetv2.paper.gradient_flow import gradient_norms  # noqa: E402
 from keras_resnetv2.training import TrainConfig, build_model, compile_model  # noqa: E402
-from keras_resnetv2.files import atomic_write_bytes, atomic_write_text  # noqa: E402
+from keras_resnetv2.utils.files import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 SHORTCUTS = ("identity", "constant_scaling", "exclusive_gating", "shortcut_only_gating")
 ORDERS = ("full_preactivation", "original")

@@ -104,7 +104,7 @@ def worker(framework, model, batch_size, steps):
         import numpy as np
 
         import keras_resnetv2
-        from keras_resnetv2.batchnorm import with_fused_batch_norm
+        from keras_resnetv2.models.batchnorm import with_fused_batch_norm
         from throughput import keras_runner  # bench/ is this script's directory
 
         rng = np.random.default_rng(0)
@@ -186,7 +186,7 @@ def main(argv=None):
     table = report(results, args)
     print(table)
     if args.json:
-        from keras_resnetv2.files import atomic_write_text  # here: a torch worker must not load TensorFlow
+        from keras_resnetv2.utils.files import atomic_write_text  # here: a torch worker must not load TensorFlow
 
         atomic_write_text(args.json, json.dumps({"settings": vars(args), "results": results}, indent=1))
         atomic_write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")

@@ -8,7 +8,7 @@ For each table, runs (or resumes) the grid search of its rows x `--seeds` seeds,
 `train.py --tune=grid --ablation=TABLE`, in `--out/TABLE_resnetDEPTH_BLOCK`, then
 regenerates the report and its plot from every ablation search under `--out` (so runs
 at several depths, e.g. ResNet-20 on a CPU and ResNet-110/164 on a GPU, share one
-report; `keras_resnetv2.reproduction`). `--report_only` only regenerates them. Other
+report; `keras_resnetv2.paper.reproduction`). `--report_only` only regenerates them. Other
 `--flag=value` arguments go to train.py unchanged (e.g. `--recipe=paper`,
 `--batch_size=64`). Failed trials do not stop a search: a diverged row is a result.
 
@@ -37,11 +37,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_resnetv2 import reproduction  # noqa: E402
-from keras_resnetv2.files import atomic_write_text  # noqa: E402
-from keras_resnetv2.spec import BLOCKS, ResNetSpec  # noqa: E402
-from keras_resnetv2.tuning import ABLATIONS  # noqa: E402
-from keras_resnetv2.variants import VARIANTS  # noqa: E402
+from keras_resnetv2.paper import reproduction  # noqa: E402
+from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
+from keras_resnetv2.models.spec import BLOCKS, ResNetSpec  # noqa: E402
+from keras_resnetv2.paper.ablations import ABLATIONS  # noqa: E402
+from keras_resnetv2.models.variants import VARIANTS  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

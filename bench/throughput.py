@@ -34,7 +34,7 @@ shows equal trainable parameters and forward FLOPs for each model. It runs with
 `torch.set_num_threads(os.cpu_count())` and channels-last tensors
 (`--torch_memory_format`); torch.compile (inductor) is its own column.
 
-FLOP/s: forward FLOPs per image from `keras_resnetv2.flops.count_flops` (2 per
+FLOP/s: forward FLOPs per image from `keras_resnetv2.models.flops.count_flops` (2 per
 multiply-add of convs and Dense), a training step counted as 3x the forward. The
 peak is the best of a few float32 `--matmul_size` square matmuls measured in the
 same run, in each framework (TensorFlow for Keras under TF, JAX under JAX, torch for
@@ -72,11 +72,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_resnetv2  # noqa: E402
-from keras_resnetv2.batchnorm import with_fused_batch_norm  # noqa: E402
-from keras_resnetv2.files import atomic_write_text  # noqa: E402
-from keras_resnetv2.flops import count_flops  # noqa: E402
-from keras_resnetv2.validation import fail  # noqa: E402
-from keras_resnetv2.variants import get_variant  # noqa: E402
+from keras_resnetv2.models.batchnorm import with_fused_batch_norm  # noqa: E402
+from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
+from keras_resnetv2.models.flops import count_flops  # noqa: E402
+from keras_resnetv2.utils.checks import fail  # noqa: E402
+from keras_resnetv2.models.variants import get_variant  # noqa: E402
 from throughput_report import MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
 
 MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2", "ResNet50V2")

@@ -181,7 +181,7 @@ def trainable_parameters(module):
 
 
 def forward_flops(net, input_shape):
-    """Forward FLOPs per image, counted as `keras_resnetv2.flops.count_flops` does
+    """Forward FLOPs per image, counted as `keras_resnetv2.models.flops.count_flops` does
     (2 per multiply-add of the convs and Linear layers), from one traced batch.
 
     Parameter counts do not see strides; equal FLOPs also check where each stride is.

@@ -2,11 +2,11 @@
 
 `preprocess_input` standardizes each channel with CIFAR-10's training statistics;
 `decode_predictions` names CIFAR-10's classes. For other datasets use
-`keras_resnetv2.preprocessing.family_functions("standardize", dataset)`.
+`keras_resnetv2.models.preprocessing.family_functions("standardize", dataset)`.
 """
 
-from keras_resnetv2.preprocessing import family_functions
-from keras_resnetv2.variants import (  # noqa: F401
+from keras_resnetv2.models.preprocessing import family_functions
+from keras_resnetv2.models.variants import (  # noqa: F401
     ResNet20, ResNet20V2, ResNet32, ResNet32V2, ResNet44, ResNet44V2, ResNet56,
     ResNet56V2, ResNet110, ResNet110V2, ResNet164, ResNet164V2, ResNet1001,
     ResNet1001V2, ResNet1202, ResNet1202V2,

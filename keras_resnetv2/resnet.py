@@ -1,6 +1,6 @@
 """The namespace of `keras.applications.resnet`: drop-in ResNet v1 builders."""
 
-from keras_resnetv2.preprocessing import family_functions
-from keras_resnetv2.variants import ResNet50, ResNet101, ResNet152
+from keras_resnetv2.models.preprocessing import family_functions
+from keras_resnetv2.models.variants import ResNet50, ResNet101, ResNet152
 
 preprocess_input, decode_predictions = family_functions("caffe")

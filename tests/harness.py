@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_resnetv2 import ResNetSpec
-from keras_resnetv2.units import residual_unit
+from keras_resnetv2.models.units import residual_unit
 
 
 def tiny_spec(block="basic", **overrides):

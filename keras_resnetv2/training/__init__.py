@@ -23,8 +23,10 @@ One module per concern:
     runner.py          `build_model`, `compile_model` and `run`
 
 Every epoch uses `steps_per_epoch = floor(train images / batch_size)` full batches.
-This package (with `data.py`) is the only part of keras_resnetv2 that imports
-TensorFlow; the model modules stay backend-agnostic.
+TensorFlow (tf.distribute, tf.data) is imported inside the functions that need it
+(`distribution`, `runner`), as in `keras_resnetv2.data`; the model core never imports
+it (`tests/models/test_backends.py`). The command line over this package is
+`keras_resnetv2.train` (`python -m keras_resnetv2.train`, or train.py in a checkout).
 """
 
 from keras_resnetv2.training.backup import TrainingDiverged

@@ -1,6 +1,6 @@
 """Artifacts of a run: config.json, metrics.json, the CSV log, the curves plot, versions.
 
-Every artifact is written atomically (`keras_resnetv2.files`): never half-written,
+Every artifact is written atomically (`keras_resnetv2.utils.files`): never half-written,
 whenever the process is killed.
 """
 
@@ -15,8 +15,10 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnetv2.files import atomic_save_weights, atomic_write_bytes, atomic_write_text
-from keras_resnetv2.validation import fail
+from keras_resnetv2 import _version
+from keras_resnetv2.utils.checks import fail
+from keras_resnetv2.utils.figures import new_figure, save_figure
+from keras_resnetv2.utils.files import atomic_save_weights, atomic_write_text
 
 
 def check_writable(model_dir):
@@ -47,12 +49,9 @@ def truncate_csv_log(path, epochs):
 
 def plot_curves(history, path):
     """Writes a PNG of loss and accuracy per epoch: train, and validation and test where recorded."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # optional dependency: matplotlib
 
-    figure = Figure(figsize=(10, 4), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure(figsize=(10, 4))
     epochs = [h["epoch"] for h in history]
     for i, (metric, title) in enumerate((("cross_entropy", "cross-entropy loss"), ("accuracy", "accuracy"))):
         axes = figure.add_subplot(1, 2, i + 1)
@@ -66,18 +65,14 @@ def plot_curves(history, path):
         axes.grid(True, alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    atomic_write_bytes(path, out.getvalue())
+    save_figure(figure, path)
 
 
 def library_versions():
     """Versions of Python and of the libraries a run used, for config.json."""
-    import keras_resnetv2
-
     versions = {
         "python": platform.python_version(),
-        "keras_resnetv2": keras_resnetv2.__version__,
+        "keras_resnetv2": _version.__version__,
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "numpy": np.__version__,

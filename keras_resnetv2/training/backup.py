@@ -15,12 +15,15 @@ import time
 
 import keras
 
-from keras_resnetv2.files import atomic_save_weights, atomic_write_text
+from keras_resnetv2.utils.files import atomic_save_weights, atomic_write_text
 from keras_resnetv2.training.config import TrainConfig
-from keras_resnetv2.validation import fail
+from keras_resnetv2.utils.checks import fail
 
-# Fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = ("data_dir", "distribution", "fused_batchnorm", "jit_compile", "steps_per_execution", "verbose")
+# Fields that may change between a killed run and its resumption (the backup lives in
+# `model_dir`, so a moved or differently spelled folder resumes too).
+RESUMABLE_CHANGES = (
+    "data_dir", "model_dir", "distribution", "fused_batchnorm", "jit_compile", "steps_per_execution", "verbose",
+)
 BACKUP_STATE = "state.json"
 
 

@@ -8,10 +8,11 @@ from typing import Optional
 import numpy as np
 
 from keras_resnetv2 import data as data_lib
-from keras_resnetv2.spec import ORDERS, SHORTCUTS
+from keras_resnetv2.models.spec import ORDERS, SHORTCUTS, ResNetSpec
+from keras_resnetv2.models.variants import get_variant
 from keras_resnetv2.training.distribution import DISTRIBUTIONS
 from keras_resnetv2.training.recipes import RECIPE_DEFAULTS, RECIPES
-from keras_resnetv2.validation import check_choice, fail
+from keras_resnetv2.utils.checks import check_choice, fail
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITIES = ("auto", 0, 1, 2)
@@ -56,7 +57,7 @@ class TrainConfig:
         fused_batchnorm: train BatchNorm through TF's fused kernel where statistics
             are not synchronized (one replica, or `sync_batchnorm=False`): the same
             function, 1.2x (ResNet-20V2) to 1.6x (ResNet-164V2) faster steps on a
-            2-core CPU (`keras_resnetv2.batchnorm`).
+            2-core CPU (`keras_resnetv2.models.batchnorm`).
         precision: `"float32"`, `"mixed_float16"` or `"mixed_bfloat16"`; the
             classifier stays float32.
         jit_compile: XLA-compile the train step.
@@ -104,9 +105,7 @@ class TrainConfig:
     verbose: object = "auto"
 
     def __post_init__(self):
-        import keras_resnetv2
-
-        self.model = keras_resnetv2.get_variant(self.model).name
+        self.model = get_variant(self.model).name
         check_choice("dataset", self.dataset, data_lib.list_datasets())
         check_choice("recipe", self.recipe, RECIPES)
         check_choice("distribution", self.distribution, DISTRIBUTIONS)
@@ -190,11 +189,9 @@ class TrainConfig:
 
     def architecture(self):
         """The `ResNetSpec` this run trains."""
-        import keras_resnetv2
-
         if self.spec is not None:
-            return keras_resnetv2.ResNetSpec.from_dict(self.spec)
-        return keras_resnetv2.get_variant(self.model).spec(depth=self.depth, **self.spec_overrides())
+            return ResNetSpec.from_dict(self.spec)
+        return get_variant(self.model).spec(depth=self.depth, **self.spec_overrides())
 
     def spec_overrides(self):
         """The `ResNetSpec` fields this run overrides in the named architecture."""

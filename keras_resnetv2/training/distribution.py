@@ -13,7 +13,8 @@ import os
 import keras
 import numpy as np
 
-from keras_resnetv2.validation import check_choice, fail
+from keras_resnetv2._compat import keras as keras_compat
+from keras_resnetv2.utils.checks import check_choice, fail
 
 DISTRIBUTIONS = ("auto", "mirrored", "one_device", "multi_worker", "tpu")
 
@@ -46,7 +47,7 @@ def make_strategy(name):
     check_choice("distribution", name, DISTRIBUTIONS)
     if keras.backend.backend() != "tensorflow":
         return _make_keras_distribution(name)
-    import tensorflow as tf
+    import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
@@ -106,7 +107,7 @@ def check_global_batch(batch_size, num_replicas):
 
 def distributable(ds):
     """`ds` set to shard by data across workers: in-memory datasets have no files."""
-    import tensorflow as tf
+    import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -124,7 +125,7 @@ def adapt_to_multi_worker(model, distribution, input_shape):
       `strategy.reduce`-ing that nested per-replica batch, which this strategy
       cannot do (`ValueError: Attempt to convert a value (PerReplica...)`). The same
       state is built here from a symbolic batch of one image, and the model skips
-      Keras' own build (a private method; it would find nothing left to build).
+      Keras' own build (private methods: `_compat.keras.build_from_batch`).
     * Each step's metric results are reduced across workers with
       `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars (`Invalid
       reduction dimension 0 for input with 0 dimensions`). The train and test steps
@@ -140,8 +141,7 @@ def adapt_to_multi_worker(model, distribution, input_shape):
         return
     batch = (np.zeros((1, *input_shape), "float32"), np.zeros((1,), "int64"))
     with distribution.scope():
-        model._symbolic_build(data_batch=batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        keras_compat.build_from_batch(model, batch)
     model.train_step = _with_batch_axis(model.train_step)
     model.test_step = _with_batch_axis(model.test_step)
 

@@ -27,7 +27,7 @@ practice). The reported `loss` includes the penalty; `cross_entropy` does not.
 
 import keras
 
-from keras_resnetv2.validation import fail
+from keras_resnetv2.utils.checks import fail
 
 RECIPES = ("paper", "budget")
 # The batch size the recipes' learning rates are given for.

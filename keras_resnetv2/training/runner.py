@@ -10,7 +10,8 @@ import keras
 import numpy as np
 
 from keras_resnetv2 import data as data_lib
-from keras_resnetv2 import batchnorm
+from keras_resnetv2.models import batchnorm
+from keras_resnetv2.models.builder import ResNet
 from keras_resnetv2.training import artifacts
 from keras_resnetv2.training.backup import EpochBackup, StopOnNaN, identity_of, restore_backup
 from keras_resnetv2.training.distribution import (
@@ -23,8 +24,6 @@ from keras_resnetv2.training.recipes import make_optimizer
 
 
 def _build(config, info, **kwargs):
-    from keras_resnetv2.builder import ResNet
-
     return ResNet(
         config.architecture(),
         input_shape=info.input_shape,
@@ -43,13 +42,13 @@ def build_model(config, info, replicas=None):
     synchronized across `replicas` (default: the current strategy's) when there are
     several and `config.sync_batchnorm`; otherwise, under TensorFlow and with
     `config.fused_batchnorm`, BN trains through the fused kernel
-    (`keras_resnetv2.batchnorm`).
+    (`keras_resnetv2.models.batchnorm`).
     """
     base = _build(config, info, classifier_activation=None)
     penalty = config.weight_decay / 2
     tensorflow = keras.backend.backend() == "tensorflow"
     if replicas is None and tensorflow:
-        import tensorflow as tf
+        import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
     sync = config.sync_batchnorm and tensorflow and (replicas or 1) > 1

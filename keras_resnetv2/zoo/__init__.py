@@ -9,11 +9,11 @@ argument resolves through `registry`; `python -m keras_resnetv2.zoo` lists, show
 verifies, evaluates and exports entries.
 """
 
-from keras_resnetv2.zoo.manifest import (  # noqa: F401
+from keras_resnetv2.weights.manifest import (  # noqa: F401
     ZOO_DIR_VARIABLE, entries, entry_folder, get_entry, read_manifest, tags_of,
     validate_manifest, zoo_dir,
 )
-from keras_resnetv2.zoo.registry import (  # noqa: F401
+from keras_resnetv2.weights.registry import (  # noqa: F401
     IMAGENET_BASE_URL, IMAGENET_HASHES, MIRROR_VARIABLE, available_weights, cache_dir,
     check_weights_argument, load_weights, pretrained_input, resolve_weights, verify_file,
     zoo_file,

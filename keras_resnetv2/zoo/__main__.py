@@ -12,10 +12,13 @@ Exit status 0 when every check holds, 1 otherwise (and on bad input, with the re
 
 import argparse
 import json
-import os
 import sys
 
-from keras_resnetv2.zoo import manifest
+from keras_resnetv2.models import variants
+from keras_resnetv2.weights import manifest, registry
+from keras_resnetv2.zoo import cards
+from keras_resnetv2.zoo.evaluation import evaluate
+from keras_resnetv2.zoo.export import export_runs
 
 # Largest |evaluated - recorded| test accuracy `evaluate` accepts: 0.1 point.
 TOLERANCE = 0.001
@@ -64,9 +67,6 @@ def _show(args):
 
 
 def _verify(args):
-    from keras_resnetv2 import variants
-    from keras_resnetv2.zoo import registry
-
     names = [args.name] if args.name else list(manifest.entries())
     failures = 0
     for name in names:
@@ -85,8 +85,6 @@ def _verify(args):
 
 
 def _evaluate(args):
-    from keras_resnetv2.zoo.evaluation import evaluate
-
     entry = manifest.get_entry(args.name)
     result = evaluate(args.name, data_dir=args.data_dir)
     recorded = entry["metrics"]["test_accuracy"]
@@ -97,9 +95,6 @@ def _evaluate(args):
 
 
 def _export(args):
-    from keras_resnetv2.zoo import cards
-    from keras_resnetv2.zoo.export import export_runs
-
     entry = export_runs(args.run_dirs, args.tag, urls=args.url, data_dir=args.data_dir,
                         readme=args.readme or cards.checkout_readme())
     print(f"exported {manifest.entry_name(entry)}: test accuracy {100 * entry['metrics']['test_accuracy']:.2f}% "
@@ -108,8 +103,6 @@ def _export(args):
 
 
 def _cards(args):
-    from keras_resnetv2.zoo import cards
-
     entries = manifest.entries()
     for entry in entries.values():
         cards.write_card(entry)

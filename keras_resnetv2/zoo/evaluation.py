@@ -8,7 +8,9 @@ import dataclasses
 
 import numpy as np
 
-from keras_resnetv2.zoo import manifest
+from keras_resnetv2 import data
+from keras_resnetv2.models import variants
+from keras_resnetv2.weights import manifest
 
 
 @dataclasses.dataclass
@@ -44,8 +46,6 @@ def evaluate_model(model, *, dataset, mean, std, data_dir=None, batch_size=500):
     Returns:
         An `Evaluation`.
     """
-    from keras_resnetv2 import data
-
     images, labels = data.load(dataset, data_dir=data_dir).test
     mean = np.asarray(mean, "float32")
     std = np.asarray(std, "float32")
@@ -62,8 +62,6 @@ def evaluate_model(model, *, dataset, mean, std, data_dir=None, batch_size=500):
 def evaluate(name, *, data_dir=None):
     """Builds the zoo entry `name` through its builder (`weights=tag`, so the file is
     found and verified as users get it) and evaluates it on the real test set."""
-    from keras_resnetv2 import variants
-
     entry = manifest.get_entry(name)
     model = variants.build(entry["builder"], weights=entry["tag"])
     preprocessing = entry["preprocessing"]

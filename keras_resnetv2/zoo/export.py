@@ -18,10 +18,13 @@ import shlex
 
 import numpy as np
 
-from keras_resnetv2.files import atomic_write_bytes, atomic_write_text, file_digest
-from keras_resnetv2.flops import count_flops
-from keras_resnetv2.validation import fail
-from keras_resnetv2.zoo import cards, manifest
+from keras_resnetv2.models import variants
+from keras_resnetv2.models.flops import count_flops
+from keras_resnetv2.training.artifacts import library_versions, plot_curves
+from keras_resnetv2.utils.checks import fail
+from keras_resnetv2.utils.files import atomic_write_bytes, atomic_write_text, file_digest
+from keras_resnetv2.weights import manifest
+from keras_resnetv2.zoo import cards
 from keras_resnetv2.zoo.evaluation import evaluate_model
 
 # Where the repository publishes zoo/ (`urls` of new entries unless given).
@@ -46,9 +49,6 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
     Returns:
         The manifest entry.
     """
-    from keras_resnetv2 import variants
-    from keras_resnetv2.training.artifacts import library_versions, plot_curves
-
     runs = [_read_run(d) for d in (run_dirs if isinstance(run_dirs, (list, tuple)) else [run_dirs])]
     config = runs[0]["config"]
     for run in runs[1:]:
@@ -167,8 +167,6 @@ def check_exportable(model, spec, tag, *, source):
 
     `spec` is the run's spec (dict), `source` names the run in the message.
     """
-    from keras_resnetv2 import variants
-
     variant = variants.get_variant(model)
     if not (isinstance(tag, str) and re.fullmatch(r"[a-z0-9_]+", tag)) or tag == "imagenet":
         fail("tag", "A zoo tag is lower-case letters, digits and '_' (and not 'imagenet').", tag)

@@ -1,0 +1,40 @@
+"""TensorFlow's private APIs used by keras_resnetv2, fenced here (tested: tests/test_compat.py).
+
+Tested against TensorFlow 2.20 and 2.21 (setup.py's upper bound).
+
+* `tensorflow.python.framework.ops._gradient_registry._registry`: the global
+  registry of `tf.custom_gradient` functions. TensorFlow 2.21 leaks one entry per
+  trace of a train step under a `tf.distribute` replica context (from
+  `ReplicaContext.all_reduce`), each keeping that trace's whole graph alive: about
+  9 MiB per KerasTuner trial of a tiny net. No public API removes a registered
+  gradient; `release_custom_gradients` drops the entries a search added.
+"""
+
+import keras
+
+
+def _gradient_registry():
+    from tensorflow.python.framework import ops  # optional dependency: TensorFlow (the [tf] extra)
+
+    return ops._gradient_registry._registry
+
+
+def custom_gradients():
+    """Names in TensorFlow's global registry of `tf.custom_gradient` functions (empty
+    under another backend)."""
+    if keras.backend.backend() != "tensorflow":
+        return set()
+    return {name for name in _gradient_registry() if name.startswith("CustomGradient-")}
+
+
+def release_custom_gradients(*, keep):
+    """Drops the custom gradients registered since `keep = custom_gradients()` was read.
+
+    Only for gradients whose functions are traced already (KerasTuner's earlier
+    trials, their session cleared): a later trace registers its own.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    registry = _gradient_registry()
+    for name in custom_gradients() - keep:
+        registry.pop(name, None)

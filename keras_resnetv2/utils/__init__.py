@@ -1,0 +1,1 @@
+"""Utilities every layer shares: argument checks, atomic files, figure saving."""

@@ -1,0 +1,168 @@
+"""bench/throughput.py and its PyTorch reference nets (bench/torch_resnet.py).
+
+The reference nets need torch (`pip install -e .[bench]`); their tests skip without it.
+The script's own run works either way: without torch its torch columns say so.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+import keras_resnetv2
+from keras_resnetv2.models.flops import count_flops
+
+BENCH = os.path.join(REPO_ROOT, "bench")
+
+
+def load(name):
+    if BENCH not in sys.path:  # the bench scripts import each other, as when run from bench/
+        sys.path.insert(0, BENCH)
+    module_spec = importlib.util.spec_from_file_location(name, os.path.join(BENCH, f"{name}.py"))
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["ResNet20V2", "ResNet164V2"])
+def test_torch_reference_is_our_architecture(name):
+    pytest.importorskip("torch")
+    torch_resnet = load("torch_resnet")
+    ours = keras_resnetv2.build(name, classes=10)
+    reference = torch_resnet.build(name, classes=10)
+    assert torch_resnet.trainable_parameters(reference) == sum(int(w.numpy().size) for w in ours.trainable_weights)
+    # Parameters do not see strides; FLOPs do.
+    assert torch_resnet.forward_flops(reference, (32, 32, 3)) == count_flops(ours)
+
+
+def test_flops_arithmetic():
+    throughput, throughput_report = load("throughput"), load("throughput_report")
+    assert throughput_report.achieved_flops(2e9, 10.0, "train") == 6e10  # a training step is 3 forwards
+    assert throughput_report.achieved_flops(2e9, 10.0, "infer") == 2e10
+    assert throughput_report.share_of_peak(6e10, 1.2e11) == 0.5
+    assert throughput.matmul_flops_per_second(1000, 0.5) == 4e9  # 2 n^3 FLOPs
+    assert throughput.images_per_second(128, 5, [2.0, 4.0]) == [320.0, 160.0]
+
+
+def test_tables_show_missing_torch_and_ratios():
+    throughput, throughput_report = load("throughput"), load("throughput_report")
+    run = {"framework": "ours", "jit": "off", "img_s": {"train": [90.0, 100.0, 110.0], "infer": [300.0]}}
+    torch_run = {"framework": "torch", "jit": "-", "img_s": {"train": [50.0], "infer": [150.0]}}
+    section = {"backend": "tensorflow", "device": "cpu", "jits": ["off"], "peaks": {"tensorflow": {"best": 100.0}},
+               "models": [{"model": "ResNet20V2", "batch_size": 8, "forward_flops": {"ours": 1e8}, "runs": [
+                   run, {"framework": "torch", "jit": "-", "skipped": throughput.TORCH_MISSING}]}]}
+    row = "| ResNet20V2 (8) | train | off | 100.0 (90.0-110.0) | - |  | torch not installed (pip install -e .[bench]) |"
+    assert row in throughput_report.throughput_table(section)
+    section["models"][0]["runs"][1] = torch_run
+    assert "| 100.0 (90.0-110.0) | - |  | 50.0 (50.0-50.0) | 2.00 |" in throughput_report.throughput_table(section)
+    # 1e8 FLOPs x 3 x 100 img/s = 30 GFLOP/s, 30% of a 100 GFLOP/s peak.
+    assert "| ResNet20V2 | ours, jit off | 0.100 | 30.0 | 30.0% | 30.0 | 30.0% | 100.0 (tensorflow) |" \
+        in throughput_report.flops_table(section)
+    # The fused-BN run of ours gets its own columns, and its ratio to torch.
+    section["models"][0]["runs"].append(dict(run, framework="ours_fused", img_s={"train": [150.0], "infer": [300.0]}))
+    assert "| 150.0 (150.0-150.0) | 3.00 |" in throughput_report.throughput_table(section)
+
+
+def test_quick_run_writes_tables_and_json(tmp_path, subprocess_env):
+    path = tmp_path / "throughput.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "throughput.py"), "--quick", "--models", "ResNet20V2",
+         "--frameworks", "ours", "ours_fused", "keras", "torch", "--backend", "tensorflow", "jax", "--jit", "off",
+         "--steps", "1", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for heading in ("## Same architecture", "## tensorflow backend, CPU", "## jax backend, CPU", "## jax backend, GPU",
+                    "(1) Throughput, img/s", "(2) FLOP/s"):
+        assert heading in out
+    assert "| ResNet20V2 (8) | train | off |" in out and "| ResNet20V2 (8) | infer | on (jax.jit) |" in out
+    result = json.loads(path.read_text())
+    assert result["machine"]["cores"] == os.cpu_count() and result["versions"]["keras"]
+    cpu = [s for s in result["sections"] if s["device"] == "cpu"]
+    assert [s["backend"] for s in cpu] == ["tensorflow", "jax"]
+    for section in cpu:
+        assert section["peaks"]["numpy"]["best"] > 0
+        runs = {r["framework"]: r for r in section["models"][0]["runs"]}
+        assert runs["keras"]["skipped"] == "not in keras.applications"
+        assert len(runs["ours"]["seconds"]["train"]) == 2 and min(runs["ours"]["img_s"]["infer"]) > 0
+        if section["backend"] == "tensorflow":
+            assert min(runs["ours_fused"]["img_s"]["train"]) > 0
+        else:
+            assert runs["ours_fused"]["skipped"] == "TensorFlow only"
+        if importlib.util.find_spec("torch") is None:
+            assert runs["torch"]["skipped"] == "torch not installed (pip install -e .[bench])"
+        else:
+            assert min(runs["torch"]["img_s"]["train"]) > 0
+            assert "yes: equal parameters and FLOPs" in out
+
+
+def test_matmul_peaks_are_computed_not_folded():
+    """A product of captured constants is folded at trace time: a peak far above NumPy's."""
+    throughput = load("throughput")
+    peaks = throughput.matmul_peaks("cpu", 512, 2, with_torch=False)
+    assert set(peaks) >= {"tensorflow", "numpy"}
+    assert 0 < peaks["tensorflow"]["best"] < 20 * peaks["numpy"]["best"]
+
+
+def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, subprocess_env):
+    path = tmp_path / "batchnorm_cost.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--models", "ResNet20V2", "--batch_size", "4",
+         "--steps", "1", "--warmup", "0", "--repeats", "1", "--matmul_size", "256", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| ResNet20V2 (4) | 19 |" in done.stdout
+    result = json.loads(path.read_text())
+    row = result["rows"][0]
+    assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "no_bn", "no_bn_no_relu"}
+    assert row["relu_layers"] == 19 and result["matmul_peak"]["best"] > 0  # every ReLU layer skipped in the last
+    assert "| model (batch) |" in (tmp_path / "batchnorm_cost.md").read_text()
+
+
+def test_batchnorm_cost_bench_refuses_a_non_positive_count(subprocess_env):
+    done = subprocess.run([sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--steps", "0"],
+                          env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--steps must be at least 1; received 0" in done.stderr
+
+
+def verbose_line(kind, direction, problem, ms):
+    return f"onednn_verbose,v1,primitive,exec,cpu,{kind},jit:avx512_core,{direction},src:f32::blocked:acdb::f0,,,{problem},{ms}"
+
+
+def test_onednn_breakdown_parses_steps_and_prepadded_convs():
+    breakdown = load("onednn_breakdown")
+    stem = verbose_line("convolution", "forward_training", "mb8_ic3oc16_ih34oh32kh3sh1dh0ph0_iw34ow32kw3sw1dw0pw0", 1.0)
+    padded = verbose_line("convolution", "forward_training", "mb8_ic16oc16_ih10oh8kh3sh1dh0ph0_iw10ow8kw3sw1dw0pw0", 2.0)
+    same = verbose_line("convolution", "forward_training", "mb8_ic16oc16_ih8oh8kh3sh1dh0ph1_iw8ow8kw3sw1dw0pw1", 3.0)
+    grad = verbose_line("convolution", "backward_weights", "mb8_ic16oc16_ih10oh8kh3sh1dh0ph0_iw10ow8kw3sw1dw0pw0", 4.0)
+    warm_up = [stem, padded, grad]
+    lines = warm_up + ["onednn_verbose,v1,info,cpu,isa", "unrelated"] + [stem, padded, grad] + [stem, same, grad]
+    result = breakdown.parse_verbose(lines, skip_steps=1)
+    assert result["steps"] == 2
+    assert result["ms_per_step"] == {"convolution forward_training": 3.5, "convolution backward_weights": 4.0}
+    assert result["calls_per_step"]["convolution forward_training"] == 2
+    assert result["prepadded_convs_per_step"] == 1.5  # the stem twice, the padded conv once, over 2 steps
+    with pytest.raises(ValueError, match="found 3 steps in the verbose output; expected more than 3"):
+        breakdown.parse_verbose(lines, skip_steps=3)
+
+
+def test_onednn_breakdown_runs_ours_with_and_without_pad_layers(tmp_path, subprocess_env):
+    path = tmp_path / "breakdown.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "onednn_breakdown.py"), "--batch_size", "4", "--steps", "1",
+         "--warmup", "1", "--frameworks", "strided", "all", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(path.read_text())["results"]
+    # ResNet-20V2: the stem and 2 strided 3x3 convs are padded by a layer; with "all" every 3x3 conv is.
+    assert results["strided"]["prepadded_convs_per_step"] == 3
+    assert results["all"]["prepadded_convs_per_step"] == 19
+    assert results["strided"]["calls_per_step"]["convolution forward_training"] == 19
+    assert "| **convs on pre-padded inputs** | 3 | 19 |" in done.stdout

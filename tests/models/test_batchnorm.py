@@ -1,0 +1,104 @@
+"""FusedBatchNormalization computes what Keras' BatchNormalization computes, faster."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_resnetv2
+from keras_resnetv2 import training
+from keras_resnetv2.models.batchnorm import with_fused_batch_norm
+from keras_resnetv2.models.batchnorm import BatchNormalization as FusedBatchNormalization
+from conftest import TINY_SPEC_OPTIONS
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's fused kernel")
+
+
+def _pair(channels=5, momentum=0.9, input_shape=(None, 4, 4)):
+    rng = np.random.default_rng(0)
+    keras_bn = keras.layers.BatchNormalization(momentum=momentum, name="bn")
+    fused_bn = FusedBatchNormalization(momentum=momentum, name="bn")
+    for layer in (keras_bn, fused_bn):
+        layer.build((*input_shape, channels))
+    weights = [rng.normal(size=channels).astype("float32") for _ in range(2)]
+    weights += [rng.normal(size=channels).astype("float32"), rng.uniform(0.5, 2, channels).astype("float32")]
+    keras_bn.set_weights(weights)
+    fused_bn.set_weights(weights)
+    return keras_bn, fused_bn
+
+
+def test_training_outputs_gradients_and_moving_statistics_match_keras():
+    keras_bn, fused_bn = _pair()
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(3.0, 2.0, (8, 4, 4, 5)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(8, 4, 4, 5)).astype("float32"))  # dLoss/dy, not uniform
+    results = []
+    for layer in (keras_bn, fused_bn):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        grads = tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+        results.append((y.numpy(), [g.numpy() for g in grads], [w.numpy() for w in layer.non_trainable_weights]))
+    (y_keras, g_keras, stats_keras), (y_fused, g_fused, stats_fused) = results
+    np.testing.assert_allclose(y_fused, y_keras, atol=1e-5)
+    for got, expected in zip(g_fused, g_keras):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    # Moving mean and the (biased) moving variance, as Keras updates them.
+    for got, expected in zip(stats_fused, stats_keras):
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert not np.allclose(stats_fused[1], fused_bn.moving_variance.numpy() * 0 + 1)  # they moved
+
+
+def test_inference_and_unfusable_inputs_take_keras_path():
+    keras_bn, fused_bn = _pair(channels=3)
+    x = np.random.default_rng(2).normal(size=(2, 4, 4, 3)).astype("float32")
+    np.testing.assert_array_equal(fused_bn(x, training=False), keras_bn(x, training=False))
+    keras_1d, fused_1d = _pair(channels=3, input_shape=(None, 7))
+    sequence = np.random.default_rng(3).normal(size=(2, 7, 3)).astype("float32")  # 3D: no NHWC kernel
+    assert not fused_1d._fusable(tf.constant(sequence), True, None)
+    np.testing.assert_array_equal(fused_1d(sequence, training=True), keras_1d(sequence, training=True))
+    synchronized = FusedBatchNormalization(synchronized=True)
+    synchronized.build(x.shape)
+    assert not synchronized._fusable(tf.constant(x), True, None)
+    assert fused_bn._fusable(tf.constant(x), True, None) and not fused_bn._fusable(tf.constant(x), False, None)
+
+
+def test_a_fused_clone_trains_like_the_plain_model_and_its_weights_load_back(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras_resnetv2.ResNet20V2(weights=None, input_shape=(16, 16, 1), stage_widths=(4, 8, 16), stem_width=4)
+    fused = with_fused_batch_norm(model)
+    assert sum(isinstance(layer, FusedBatchNormalization) for layer in fused.layers) == 19
+    assert [w.path for w in fused.weights] == [w.path for w in model.weights]
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(16, 16, 16, 1)).astype("float32"), rng.integers(0, 10, 16)
+    # Two SGD steps: round-off differences stay at float32 noise (more steps of a random-label
+    # fit amplify them chaotically).
+    for net in (model, fused):
+        net.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+        for _ in range(2):
+            net.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    # Weights files written by either load into the other (Keras keys them by class name).
+    fused.save_weights(tmp_path / "fused.weights.h5")
+    model.load_weights(tmp_path / "fused.weights.h5")
+    np.testing.assert_allclose(model.predict(x, verbose=0), fused.predict(x, verbose=0), atol=1e-6)
+    model.save_weights(tmp_path / "plain.weights.h5")
+    with_fused_batch_norm(keras.models.clone_model(model)).load_weights(tmp_path / "plain.weights.h5")
+    config = keras.saving.serialize_keras_object(fused.get_layer("post_bn"))
+    assert isinstance(keras.saving.deserialize_keras_object(config), FusedBatchNormalization)
+
+
+def test_train_builds_fused_bn_on_one_replica_and_synchronized_bn_on_several():
+    info = keras_resnetv2.data.get_info("fashion_mnist")
+    config = training.TrainConfig(spec_options=TINY_SPEC_OPTIONS).resolved()
+    bns = lambda model: [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]  # noqa: E731
+    one = bns(training.build_model(config, info))
+    assert one and all(isinstance(layer, FusedBatchNormalization) and not layer.synchronized for layer in one)
+    several = bns(training.build_model(config, info, replicas=2))
+    assert all(type(layer) is keras.layers.BatchNormalization and layer.synchronized for layer in several)
+    plain = training.TrainConfig(spec_options=TINY_SPEC_OPTIONS, fused_batchnorm=False).resolved()
+    assert all(type(layer) is keras.layers.BatchNormalization for layer in bns(training.build_model(plain, info)))
+    with pytest.raises(ValueError, match=r"fused_batchnorm.*Received: fused_batchnorm='yes'"):
+        training.TrainConfig(fused_batchnorm="yes")

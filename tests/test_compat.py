@@ -1,0 +1,74 @@
+"""Every private API of another library that keras_resnetv2 uses is still there.
+
+Each check fails with a message naming the symbol, the module of ours that needs it
+and what to do, so that an upgrade past setup.py's upper bounds is diagnosed at once
+rather than deep inside a training or a search.
+"""
+
+import keras
+import keras_tuner
+import pytest
+
+from keras_resnetv2._compat import keras as keras_compat
+from keras_resnetv2._compat import keras_tuner as tuner_compat
+from keras_resnetv2._compat import tensorflow as tensorflow_compat
+
+
+def _missing(library, symbol, user):
+    return (f"{library} {symbol} is gone in this version; keras_resnetv2/_compat/{user} needs it. "
+            f"Pin {library} below this version (setup.py) or port the workaround.")
+
+
+def test_keras_symbolic_build_exists_and_builds_the_compiled_metrics():
+    for name in ("_symbolic_build", "_maybe_symbolic_build"):
+        assert hasattr(keras.Model, name), _missing("keras", f"Model.{name}", "keras.py")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(loss="mse", metrics=["mae"])
+    unbuilt = len(model.metrics_variables)
+    keras_compat.build_from_batch(model, (keras.ops.zeros((1, 3)), keras.ops.zeros((1, 2))))
+    built = len(model.metrics_variables)
+    assert built > unbuilt, _missing("keras", "Model._symbolic_build(data_batch=) building compiled metrics", "keras.py")
+    model._maybe_symbolic_build()  # now a no-op that accepts fit's call
+
+
+def test_keras_tuner_private_symbols_exist():
+    from keras_tuner.src import utils as tuner_utils
+    from keras_tuner.src.tuners import gridsearch
+
+    assert callable(getattr(tuner_utils, "save_json", None)), _missing("keras-tuner", "src.utils.save_json", "keras_tuner.py")
+    assert hasattr(gridsearch, "LinkedList"), _missing("keras-tuner", "src.tuners.gridsearch.LinkedList", "keras_tuner.py")
+    oracle = keras_tuner.oracles.GridSearchOracle(objective="loss", max_trials=1)
+    for name in ("_retry_queue", "_ordered_ids", "_populate_next", "_compare"):
+        assert hasattr(oracle, name), _missing("keras-tuner", f"GridSearchOracle.{name}", "keras_tuner.py")
+
+
+def test_keras_tuner_state_writes_go_through_the_atomic_writer(tmp_path):
+    from keras_tuner.src import utils as tuner_utils
+
+    original = tuner_utils.save_json
+    with tuner_compat.atomic_state_writes():
+        assert tuner_utils.save_json is not original
+        tuner_utils.save_json(str(tmp_path / "state.json"), {"a": 1})
+    assert tuner_utils.save_json is original
+    assert (tmp_path / "state.json").read_text() == '{"a": 1}'
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's registry")
+def test_tensorflow_gradient_registry_exists_and_is_released():
+    import tensorflow as tf
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    assert isinstance(registry, dict), _missing("tensorflow", "python.framework.ops._gradient_registry._registry",
+                                                "tensorflow.py")
+    before = tensorflow_compat.custom_gradients()
+
+    @tf.custom_gradient
+    def identity(x):
+        return x, lambda dy: dy
+
+    tf.function(identity).get_concrete_function(tf.TensorSpec([1]))
+    added = tensorflow_compat.custom_gradients() - before
+    assert added, "tf.custom_gradient no longer registers in ops._gradient_registry: see _compat/tensorflow.py"
+    tensorflow_compat.release_custom_gradients(keep=before)
+    assert tensorflow_compat.custom_gradients() == before

@@ -1,0 +1,192 @@
+"""The zoo: every entry verified and evaluated, the CLI, export, cards, the wheel."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+
+import keras_resnetv2
+from keras_resnetv2 import zoo
+from keras_resnetv2.utils.files import file_digest
+from keras_resnetv2.models.flops import count_flops
+from keras_resnetv2.weights import manifest
+from keras_resnetv2.zoo import cards
+from keras_resnetv2.zoo.__main__ import main as zoo_cli
+
+ENTRIES = zoo.entries()
+# The large nets' evaluation belongs to the slow tier.
+SMALL = [n for n, e in ENTRIES.items() if e["parameters"]["total"] < 1_000_000]
+LARGE = [n for n in ENTRIES if n not in SMALL]
+V2 = "resnet20v2.fashion_mnist"
+
+
+def raises(match):
+    return pytest.raises(ValueError, match=re.compile(match, re.S))
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_every_entry_file_matches_its_hash_size_parameters_and_flops(name):
+    entry = ENTRIES[name]
+    path = manifest.entry_folder(entry) / entry["file"]["name"]
+    assert file_digest(path) == entry["file"]["sha256"]
+    assert os.path.getsize(path) == entry["file"]["size"]
+    model = keras_resnetv2.build(entry["builder"], weights=entry["tag"])
+    assert model.count_params() == entry["parameters"]["total"]
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == entry["parameters"]["trainable"]
+    assert count_flops(model) == entry["flops"]
+    assert model.input_shape[1:] == tuple(entry["input_shape"]) and model.output_shape[-1] == entry["classes"]
+
+
+def _check_accuracy(name, capsys):
+    assert zoo_cli(["evaluate", name]) == 0
+    assert re.search(rf"OK  {re.escape(name)}: test accuracy [\d.]+% on 10,000 images", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_entry_reproduces_its_test_accuracy(name, fashion_mnist_dir, capsys):
+    _check_accuracy(name, capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LARGE or [pytest.param(None, marks=pytest.mark.skip("no large entries"))])
+def test_every_large_entry_reproduces_its_test_accuracy(name, fashion_mnist_dir, capsys):
+    _check_accuracy(name, capsys)
+
+
+def test_the_builder_with_a_zoo_tag_classifies_the_real_test_set(fashion_mnist_dir):
+    from keras_resnetv2 import data
+
+    model = keras_resnetv2.ResNet20V2(weights="fashion_mnist")
+    images, labels = data.load("fashion_mnist").test
+    x = keras_resnetv2.preprocess_input(images.astype("float32"), mode="standardize", dataset="fashion_mnist")
+    predicted = np.argmax(model.predict(x, batch_size=500, verbose=0), axis=-1)
+    accuracy = float(np.mean(predicted == labels))
+    assert abs(accuracy - ENTRIES[V2]["metrics"]["test_accuracy"]) <= 0.001
+    top = keras_resnetv2.decode_predictions(model.predict(x[:1], verbose=0), top=1, dataset="fashion_mnist")
+    assert top[0][0][0] == ENTRIES[V2]["label_names"][predicted[0]]
+
+
+def test_a_zoo_tag_without_the_top_takes_the_entry_channels():
+    model = keras_resnetv2.ResNet20V2(weights="fashion_mnist", include_top=False, pooling="avg")
+    assert model.input_shape == (None, None, None, 1) and model.output_shape == (None, 64)
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def test_list_show_and_verify(capsys):
+    assert zoo_cli(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ENTRIES)
+    assert zoo_cli(["show", V2]) == 0
+    assert json.loads(capsys.readouterr().out.split("\ncard: ")[0]) == ENTRIES[V2]
+    assert zoo_cli(["verify"]) == 0
+    assert capsys.readouterr().out.count("OK ") == len(ENTRIES)
+
+
+def test_an_unknown_name_lists_the_entries(capsys):
+    assert zoo_cli(["show", "resnet20v2.cifar10"]) == 1
+    assert re.search(r"No zoo entry 'resnet20v2.cifar10'; the zoo has \[.*'resnet20v2.fashion_mnist'", capsys.readouterr().err)
+
+
+def test_the_module_runs_as_a_command(subprocess_env):
+    result = subprocess.run([sys.executable, "-m", "keras_resnetv2.zoo", "list"], capture_output=True,
+                            text=True, env=subprocess_env, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0 and V2 in result.stdout
+
+
+# --- export, cards, README, packaging -------------------------------------------------
+
+
+def test_train_py_exports_a_run_as_a_zoo_entry(tiny_train_args, subprocess_env, tmp_path):
+    """A real (short) ResNet-20V2 run with --zoo_tag: weights, manifest entry, card, plots."""
+    args = [a for a in tiny_train_args if not a.startswith("--spec_options")]
+    env = dict(subprocess_env, KERAS_RESNETV2_ZOO_DIR=str(tmp_path / "zoo"))
+    result = subprocess.run(
+        args + ["--epochs=1", "--train_subset=256", f"--model_dir={tmp_path / 'run'}", "--zoo_tag=smoke"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    entry = manifest.get_entry("resnet20v2.smoke", tmp_path / "zoo")
+    folder = manifest.entry_folder(entry, tmp_path / "zoo")
+    assert file_digest(folder / entry["file"]["name"]) == entry["file"]["sha256"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["README.md", "confusion.png", "curves.png", "evaluation.json", "history.csv", entry["file"]["name"]])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert entry["metrics"]["test_accuracy"] == metrics["test"]["accuracy"]
+    assert entry["command"].startswith("python ") and "--zoo_tag=smoke" in entry["command"]
+    assert entry["training"]["resumed_from_epoch"] == 0
+    assert entry["training"]["epoch_time_s_total"] == round(metrics["history"][0]["epoch_time_s"], 1) > 0
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert (folder / "README.md").read_text() == cards.model_card(entry, evaluation)
+    assert abs(evaluation["accuracy"] - entry["metrics"]["test_accuracy"]) <= 0.001
+
+    # Two seeds make one entry: every run's accuracy, the median run's weights.
+    other = tmp_path / "run2"
+    shutil.copytree(tmp_path / "run", other)
+    metrics["test"]["accuracy"] += 0.01
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    from keras_resnetv2.zoo.export import export_runs
+
+    both = export_runs([str(other), str(tmp_path / "run")], "smoke", zoo_folder=tmp_path / "zoo")
+    accuracies = sorted(r["test_accuracy"] for r in both["metrics"]["runs"])
+    assert both["metrics"]["test_accuracy"] == accuracies[0]
+    assert both["metrics"]["median_test_accuracy"] == pytest.approx(np.median(accuracies))
+    assert (both["metrics"]["min_test_accuracy"], both["metrics"]["max_test_accuracy"]) == tuple(accuracies)
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--zoo_tag=Fashion-MNIST"], r"A zoo tag is lower-case.*zoo_tag='Fashion-MNIST'|tag='Fashion-MNIST'"),
+    (["--zoo_tag=smoke", '--spec_options={"stage_widths": [16, 32, 128]}'], r"trains a modified ResNet20V2"),
+    (["--zoo_tag=smoke", "--tune=random"], r"--zoo_tag exports one training, not a search"),
+])
+def test_train_py_refuses_an_unexportable_run_before_training(extra, match, tiny_train_args, subprocess_env, tmp_path):
+    args = [a for a in tiny_train_args if not a.startswith("--spec_options")]
+    result = subprocess.run(args + [f"--model_dir={tmp_path / 'run'}"] + extra, capture_output=True, text=True,
+                            env=dict(subprocess_env, KERAS_RESNETV2_ZOO_DIR=str(tmp_path / "zoo")), timeout=300)
+    assert result.returncode == 1 and re.search(match, result.stderr), result.stderr[-2000:]
+    assert not (tmp_path / "run" / "log.csv").exists()
+
+
+def test_the_export_refuses_an_unfinished_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with raises(r"is not a finished train.py run: \['metrics.json', 'model.weights.h5'\] missing"):
+        from keras_resnetv2.zoo.export import export_runs
+
+        export_runs([str(run)], "smoke", zoo_folder=tmp_path / "zoo")
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_every_card_is_generated_from_the_manifest(name):
+    entry = ENTRIES[name]
+    folder = manifest.entry_folder(entry)
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert (folder / "README.md").read_text() == cards.model_card(entry, evaluation)
+    assert (folder / "curves.png").stat().st_size > 0 and (folder / "confusion.png").stat().st_size > 0
+    assert abs(evaluation["accuracy"] - entry["metrics"]["test_accuracy"]) <= 0.001
+
+
+def test_the_readme_zoo_table_is_current():
+    readme = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
+    assert f"{cards.TABLE_START}\n{cards.readme_table(ENTRIES)}{cards.TABLE_END}" in readme
+
+
+def test_the_wheel_ships_the_zoo(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path), REPO_ROOT], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    shutil.rmtree(os.path.join(REPO_ROOT, "build"), ignore_errors=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "keras_resnetv2/weights/bundled/manifest.json" in names
+    for name, entry in ENTRIES.items():
+        assert f"keras_resnetv2/weights/bundled/{name}/{entry['file']['name']}" in names
+        assert f"keras_resnetv2/weights/bundled/{name}/README.md" in names
