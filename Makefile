@@ -40,7 +40,7 @@ train: $(STAMP) data
 test: $(STAMP) data
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) data
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)

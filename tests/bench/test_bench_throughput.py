@@ -67,16 +67,13 @@ def test_tables_show_missing_torch_and_ratios():
     assert "| 150.0 (150.0-150.0) | 3.00 |" in throughput_report.throughput_table(section)
 
 
-def test_quick_run_writes_tables_and_json(tmp_path, subprocess_env):
+def test_quick_run_writes_tables_and_json(tmp_path, capsys):
+    """In-process for TensorFlow's rows; JAX's run in the script's own subprocess."""
     path = tmp_path / "throughput.json"
-    done = subprocess.run(
-        [sys.executable, os.path.join(BENCH, "throughput.py"), "--quick", "--models", "ResNet20V2",
-         "--frameworks", "ours", "ours_fused", "keras", "torch", "--backend", "tensorflow", "jax", "--jit", "off",
-         "--steps", "1", "--json", str(path)],
-        env=subprocess_env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+    load("throughput").main(
+        ["--quick", "--models", "ResNet20V2", "--frameworks", "ours", "ours_fused", "keras", "torch",
+         "--backend", "tensorflow", "jax", "--jit", "off", "--steps", "1", "--json", str(path)])
+    out = capsys.readouterr().out
     for heading in ("## Same architecture", "## tensorflow backend, CPU", "## jax backend, CPU", "## jax backend, GPU",
                     "(1) Throughput, img/s", "(2) FLOP/s"):
         assert heading in out
@@ -109,15 +106,11 @@ def test_matmul_peaks_are_computed_not_folded():
     assert 0 < peaks["tensorflow"]["best"] < 20 * peaks["numpy"]["best"]
 
 
-def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, subprocess_env):
+def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, capsys):
     path = tmp_path / "batchnorm_cost.json"
-    done = subprocess.run(
-        [sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--models", "ResNet20V2", "--batch_size", "4",
-         "--steps", "1", "--warmup", "0", "--repeats", "1", "--matmul_size", "256", "--json", str(path)],
-        env=subprocess_env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "| ResNet20V2 (4) | 19 |" in done.stdout
+    load("batchnorm_cost").main(["--models", "ResNet20V2", "--batch_size", "4", "--steps", "1", "--warmup", "0",
+                                 "--repeats", "1", "--matmul_size", "256", "--json", str(path)])
+    assert "| ResNet20V2 (4) | 19 |" in capsys.readouterr().out
     result = json.loads(path.read_text())
     row = result["rows"][0]
     assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "no_bn", "no_bn_no_relu"}
@@ -125,10 +118,10 @@ def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, subpro
     assert "| model (batch) |" in (tmp_path / "batchnorm_cost.md").read_text()
 
 
-def test_batchnorm_cost_bench_refuses_a_non_positive_count(subprocess_env):
-    done = subprocess.run([sys.executable, os.path.join(BENCH, "batchnorm_cost.py"), "--steps", "0"],
-                          env=subprocess_env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "--steps must be at least 1; received 0" in done.stderr
+def test_batchnorm_cost_bench_refuses_a_non_positive_count(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load("batchnorm_cost").main(["--steps", "0"])
+    assert exit_info.value.code == 2 and "--steps must be at least 1; received 0" in capsys.readouterr().err
 
 
 def verbose_line(kind, direction, problem, ms):

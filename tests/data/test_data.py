@@ -101,7 +101,7 @@ def test_missing_files_say_how_to_get_them(tmp_path, monkeypatch):
     assert "--data_dir" in message and "apt-get install dataset-fashion-mnist" in message
     assert message.endswith(f"Received: data_dir={str(tmp_path)!r}")
 
-    monkeypatch.setattr(data, "FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(data.idx, "FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"Install the Debian package: `sudo apt-get install dataset-fashion-mnist`"):
         data.load("fashion_mnist")
 

@@ -29,6 +29,7 @@ def _pair(channels=5, momentum=0.9, input_shape=(None, 4, 4)):
 
 def test_training_outputs_gradients_and_moving_statistics_match_keras():
     keras_bn, fused_bn = _pair()
+    start_mean, start_variance = (w.numpy().copy() for w in fused_bn.non_trainable_weights)
     rng = np.random.default_rng(1)
     x = tf.constant(rng.normal(3.0, 2.0, (8, 4, 4, 5)).astype("float32"))
     upstream = tf.constant(rng.normal(size=(8, 4, 4, 5)).astype("float32"))  # dLoss/dy, not uniform
@@ -47,7 +48,10 @@ def test_training_outputs_gradients_and_moving_statistics_match_keras():
     # Moving mean and the (biased) moving variance, as Keras updates them.
     for got, expected in zip(stats_fused, stats_keras):
         np.testing.assert_allclose(got, expected, rtol=1e-5)
-    assert not np.allclose(stats_fused[1], fused_bn.moving_variance.numpy() * 0 + 1)  # they moved
+    # ... which is the momentum update with the batch's own (biased) statistics, from NumPy.
+    batch = x.numpy().reshape(-1, 5).astype(np.float64)
+    np.testing.assert_allclose(stats_fused[0], 0.9 * start_mean + 0.1 * batch.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(stats_fused[1], 0.9 * start_variance + 0.1 * batch.var(axis=0), rtol=1e-5)
 
 
 def test_inference_and_unfusable_inputs_take_keras_path():

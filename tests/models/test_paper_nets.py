@@ -15,29 +15,72 @@ def trainable_parameters(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-# (builder, exact trainable count, the paper's figure in millions, its rounding)
-GOLDEN = [
-    ("ResNet20", 269_722, 0.27, 2),
-    ("ResNet32", 464_154, 0.46, 2),
-    ("ResNet44", 658_586, 0.66, 2),
-    ("ResNet56", 853_018, 0.85, 2),
-    ("ResNet110", 1_727_962, 1.7, 1),
-    ("ResNet1202", 19_421_274, 19.4, 1),
-    ("ResNet164V2", 1_703_258, 1.70, 2),
-    ("ResNet1001V2", 10_327_706, None, None),
+def conv(k, cin, cout):
+    return k * k * cin * cout
+
+
+def bn(channels):
+    return 2 * channels  # gamma and beta; the moving statistics are not trained
+
+
+def basic_v1_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
+    """Trainable parameters of He 2015's 6n+2 CIFAR net, counted from its description
+    (Sec. 4.2 of arXiv:1512.03385): a 3x3 conv of 16 filters with BN, three stages of n
+    units of two 3x3 conv-BN, parameter-free option-A shortcuts, a Dense classifier."""
+    total = conv(3, channels, widths[0]) + bn(widths[0])
+    previous = widths[0]
+    for width in widths:
+        for unit in range(n):
+            total += conv(3, previous if unit == 0 else width, width) + conv(3, width, width) + 2 * bn(width)
+        previous = width
+    return total + widths[-1] * classes + classes
+
+
+def bottleneck_v2_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
+    """Trainable parameters of the 9n+2 pre-activation bottleneck net (resnet-pre-act.lua):
+    a bare 3x3 stem conv of 16 filters; units BN-ReLU-1x1 (w), BN-ReLU-3x3 (w), BN-ReLU-1x1
+    (4w) with a 1x1 projection where the unit widens; a final BN before the classifier."""
+    total = conv(3, channels, widths[0])
+    previous = widths[0]
+    for width in widths:
+        for unit in range(n):
+            cin = previous if unit == 0 else 4 * width
+            total += bn(cin) + conv(1, cin, width) + bn(width) + conv(3, width, width) + bn(width)
+            total += conv(1, width, 4 * width) + (conv(1, cin, 4 * width) if unit == 0 else 0)
+        previous = 4 * width
+    return total + bn(previous) + previous * classes + classes
+
+
+# (builder, closed-form trainable count, the paper's figure in millions, its rounding):
+# arXiv:1512.03385 Table 6 (0.27M...19.4M) and arXiv:1603.05027 Table 3 (1.7M; 10.2M).
+PAPER_SIZES = [
+    ("ResNet20", basic_v1_trainable(3), 0.27, 2),
+    ("ResNet32", basic_v1_trainable(5), 0.46, 2),
+    ("ResNet44", basic_v1_trainable(7), 0.66, 2),
+    ("ResNet56", basic_v1_trainable(9), 0.85, 2),
+    ("ResNet110", basic_v1_trainable(18), 1.7, 1),
+    pytest.param("ResNet1202", basic_v1_trainable(200), 19.4, 1, marks=pytest.mark.slow),
+    ("ResNet164V2", bottleneck_v2_trainable(18), 1.70, 2),
 ]
 
 
-@pytest.mark.parametrize("name,count,paper,digits", GOLDEN)
-def test_parameter_count(name, count, paper, digits):
-    model = keras_resnetv2.build(name)
-    assert trainable_parameters(model) == count
-    if paper is not None:
-        assert round(count / 1e6, digits) == paper
+@pytest.mark.parametrize("name,count,paper,digits", PAPER_SIZES)
+def test_parameter_count_is_the_closed_form_and_the_papers(name, count, paper, digits):
+    assert round(count / 1e6, digits) == paper
+    assert trainable_parameters(keras_resnetv2.build(name)) == count
 
 
-def test_resnet1001v2_is_within_1_5_percent_of_the_papers_10_2m():
-    assert abs(10_327_706 / 10.2e6 - 1) < 0.015  # the golden count above, against Table 3
+@pytest.mark.slow
+def test_resnet1001v2_has_the_closed_form_count_within_1_5_percent_of_the_papers_10_2m():
+    count = bottleneck_v2_trainable(111)
+    assert abs(count / 10.2e6 - 1) < 0.015
+    assert trainable_parameters(keras_resnetv2.build("ResNet1001V2")) == count
+
+
+def test_the_closed_forms_count_what_they_describe():
+    # One unit per stage, by hand: stem 432 + 32, units 4,672 / 13,952 / 55,552, Dense 650.
+    assert basic_v1_trainable(1) == 432 + 32 + 4672 + 13952 + 55552 + 650
+    assert bottleneck_v2_trainable(1) == 432 + 4704 + 23808 + 94720 + 512 + 2570
 
 
 def test_v2_twins_share_the_shape_of_their_v1_nets():

@@ -6,7 +6,12 @@ import pytest
 
 import keras_resnetv2
 from keras_resnetv2 import cifar, resnet, resnet_v2
-from keras_resnetv2.models.preprocessing import DATASETS, family_functions
+from keras_resnetv2 import data
+from keras_resnetv2.models.preprocessing import family_functions
+
+# fb.resnet.torch's datasets/cifar10.lua: the published per-channel statistics (0..255).
+CIFAR10_MEAN = (125.3, 123.0, 113.9)
+CIFAR10_STD = (63.0, 62.1, 66.7)
 
 
 @pytest.mark.parametrize("ours,theirs", [
@@ -18,11 +23,21 @@ def test_imagenet_families_match_keras(ours, theirs):
     np.testing.assert_array_equal(ours(x.copy()), theirs(x.copy()))
 
 
-def test_cifar_standardizes_with_the_training_statistics():
-    mean, std = np.array(DATASETS["cifar10"]["mean"]), np.array(DATASETS["cifar10"]["std"])
+def test_cifar_standardizes_with_the_published_training_statistics():
+    mean, std = np.array(CIFAR10_MEAN), np.array(CIFAR10_STD)
     x = np.broadcast_to(mean, (1, 4, 4, 3)).astype("float32")
     np.testing.assert_allclose(cifar.preprocess_input(x), 0.0, atol=1e-5)
     np.testing.assert_allclose(cifar.preprocess_input(x + std.astype("float32")), 1.0, atol=1e-5)
+
+
+def test_fashion_mnist_statistics_are_those_of_its_60000_training_images(fashion_mnist_dir):
+    images = data.load("fashion_mnist").train[0]
+    assert images.shape == (60000, 28, 28, 1)
+    pixels = images.astype(np.float64)
+    preprocess, _ = family_functions("standardize", "fashion_mnist")
+    standardized = preprocess(pixels[:6000].astype("float32"))  # a tenth: the same statistics to 0.02
+    full = (pixels - pixels.mean()) / pixels.std()
+    np.testing.assert_allclose(standardized, full[:6000], atol=2e-3)
 
 
 def test_fashion_mnist_standardizes_one_channel():
