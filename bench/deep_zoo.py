@@ -2,6 +2,7 @@
 
     python bench/deep_zoo.py run       # starts or resumes the whole campaign (blocking)
     python bench/deep_zoo.py status    # where each run stands: epoch, accuracy so far, ETA
+    python bench/deep_zoo.py report    # REPRODUCTION.md's depth section and its plot, from the runs so far
     make campaign / make campaign-status   # the same, run in the background under nice
 
 The campaign is a queue of train.py runs (`PLAN`), each in its own `--model_dir`
@@ -220,9 +221,47 @@ def _log(out, line):
         f.write(line + "\n")
 
 
+def comparison_runs(out, plan):
+    """`(pair, noise)`: the campaign's runs as `paper.depth_comparison.Run`s, the ResNet-164
+    pair first, then the noise runs (the plan's other runs), finished or not."""
+    from keras_resnetv2.paper.depth_comparison import Run  # the status and run commands need no Keras
+
+    runs = []
+    for entry in plan:
+        state = run_state(out, entry)
+        model = _flag(entry["flags"], "model")
+        depth = int(_flag(entry["flags"], "depth") or "".join(c for c in model if c.isdigit()) or 0)
+        if model.upper().endswith("V2"):
+            depth = int(_flag(entry["flags"], "depth") or model[len("ResNet"):-2])
+        runs.append(Run(
+            name=entry["name"], unit="full_preactivation" if model.upper().endswith("V2") else "original",
+            depth=depth, seed=int(_flag(entry["flags"], "seed", 0)), epochs=state["epochs"],
+            history=tuple(state["history"]), test_accuracy=state["test_accuracy"] if state["state"] == "done" else None,
+        ))
+    return runs[:2], runs[2:]
+
+
+def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/deep_zoo.png"):
+    """Writes the depth section of `reproduction` and its plot from the runs so far."""
+    from keras_resnetv2.paper import depth_comparison, reproduction as report_lib
+
+    pair, noise = comparison_runs(out, plan)
+    depth_comparison.plot_curves(pair, plot)
+    commands = ["make campaign          # starts or resumes every run below, in the background",
+                "make campaign-status   # where each run stands"]
+    commands += [f"python train.py {' '.join(entry['flags'])} --model_dir=runs/deep_zoo/{entry['name']}"
+                 for entry in plan]
+    relative = os.path.relpath(os.path.abspath(plot), os.path.dirname(os.path.abspath(reproduction)))
+    section = depth_comparison.render_section(pair, noise, plot=relative, commands=commands)
+    report_lib.write_depth_section(reproduction, section)
+    print(section)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["run", "status"])
+    parser.add_argument("command", choices=["run", "status", "report"])
+    parser.add_argument("--reproduction", default="REPRODUCTION.md", help="report: the file to write")
+    parser.add_argument("--plot", default=os.path.join("bench", "results", "deep_zoo.png"), help="report: the plot")
     parser.add_argument("--out", default=DEFAULT_OUT, help="folder of the campaign's runs")
     parser.add_argument("--plan", help="JSON list of {name, flags} replacing the built-in plan (tests)")
     args = parser.parse_args(argv)
@@ -230,6 +269,9 @@ def main(argv=None):
     args.out = os.path.abspath(args.out)
     if args.command == "status":
         status(args.out, plan)
+        return 0
+    if args.command == "report":
+        report(args.out, plan, reproduction=args.reproduction, plot=args.plot)
         return 0
     return run(args.out, plan)
 

@@ -52,6 +52,10 @@ from keras_resnetv2.utils.files import atomic_write_text
 RECORD = "reproduce.json"
 READING_START = "<!-- reading:start -->"
 READING_END = "<!-- reading:end -->"
+# A generated section of its own (`paper.depth_comparison`, written by bench/deep_zoo.py
+# report), kept as it is when the ablation tables are regenerated.
+DEPTH_START = "<!-- depth:start -->"
+DEPTH_END = "<!-- depth:end -->"
 READING_PLACEHOLDER = (
     "_To be written after the full run: where the ranking of each table agrees with the paper's and "
     "where it does not, and why that may be (dataset, depth, epochs, seeds, spread)._"
@@ -338,7 +342,7 @@ def table_markdown(result):
     return "\n".join(lines)
 
 
-def render(results, *, plot=None, reading=None, regenerate=None):
+def render(results, *, plot=None, reading=None, regenerate=None, depth=None):
     """The Markdown of REPRODUCTION.md.
 
     Args:
@@ -346,6 +350,7 @@ def render(results, *, plot=None, reading=None, regenerate=None):
         plot: the plot's path relative to the report, or None.
         reading: the human reading to keep (default: a placeholder).
         regenerate: the command that regenerates the report, shown in its header.
+        depth: the depth-comparison section to keep (Markdown), or None.
     """
     lines = [
         "# Reproduction: the ablations of arXiv:1603.05027 on Fashion-MNIST", "",
@@ -368,20 +373,43 @@ def render(results, *, plot=None, reading=None, regenerate=None):
     if plot:
         lines += [f"![Our median error per row (min–max bars) next to the paper's CIFAR-10 error]({plot})", ""]
     lines += [table_markdown(result) for result in results]
+    if depth:
+        lines += [DEPTH_START, depth.strip("\n"), DEPTH_END, ""]
     lines += ["## Reading", "", READING_START, (reading or READING_PLACEHOLDER).strip("\n"), READING_END, ""]
     return "\n".join(lines)
 
 
 def existing_reading(path):
     """The text between the reading markers of the report at `path`, or None."""
+    return kept_block(path, READING_START, READING_END)
+
+
+def kept_block(path, start_marker, end_marker):
+    """The text between two markers of the report at `path`, or None."""
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as file:
         text = file.read()
-    start, end = text.find(READING_START), text.find(READING_END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
         return None
-    return text[start + len(READING_START):end].strip("\n")
+    return text[start + len(start_marker):end].strip("\n")
+
+
+def write_depth_section(path, section):
+    """Writes `section` between the depth markers of the report at `path` (before its
+    Reading, when the markers are not there yet), atomically."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    block = f"{DEPTH_START}\n{section.strip(chr(10))}\n{DEPTH_END}\n"
+    start, end = text.find(DEPTH_START), text.find(DEPTH_END)
+    if 0 <= start < end:
+        text = text[:start] + block + text[end + len(DEPTH_END):].lstrip("\n")
+    else:
+        at = text.find("## Reading")
+        at = len(text) if at < 0 else at
+        text = text[:at] + block + "\n" + text[at:]
+    atomic_write_text(path, text)
 
 
 def plot_results(results, path):
@@ -465,6 +493,7 @@ def write_reproduction(results, path, *, plot_path=None, regenerate=None):
         os.makedirs(os.path.dirname(os.path.abspath(plot_path)), exist_ok=True)
         plot_results(results, plot_path)
         plot = os.path.relpath(os.path.abspath(plot_path), os.path.dirname(os.path.abspath(path)))
-    text = render(results, plot=plot, reading=existing_reading(path), regenerate=regenerate)
+    text = render(results, plot=plot, reading=existing_reading(path), regenerate=regenerate,
+                  depth=kept_block(path, DEPTH_START, DEPTH_END))
     atomic_write_text(path, text)
     return text

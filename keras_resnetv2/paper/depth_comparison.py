@@ -1,0 +1,158 @@
+"""Original vs full pre-activation units at one depth, against the paper's Table 3, with seed noise.
+
+The paper's headline comparison (arXiv:1603.05027, Table 3): ResNet-164 on CIFAR-10,
+5.93% test error with the original unit, 5.46% with full pre-activation (median of
+5 runs). `render_section` sets our pair of runs (same recipe, seed and epochs) beside
+it: each net's final-epoch test error, the gap, and whether the gap exceeds the seed
+noise measured on repeated runs of both units (at the same or a smaller depth). A
+gap "exceeds the noise" when it is more than twice the standard deviation of the
+difference of two single runs, `sqrt(std_original^2 + std_preact^2)` (each std over
+that unit's seeds): about a 95% two-sided criterion for normal noise.
+`plot_curves` draws both nets' training loss and test error per epoch, the paper's
+Fig. 6 in spirit.
+"""
+
+import dataclasses
+import math
+import statistics
+from typing import Optional
+
+from keras_resnetv2.utils.figures import new_figure, save_figure
+
+# arXiv:1603.05027 Table 3, CIFAR-10 test error %, median of 5 runs.
+PAPER_CIFAR10_ERROR = {"original": 5.93, "full_preactivation": 5.46}
+PAPER_DEPTH = 164
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training of the comparison.
+
+    Attributes:
+        name: the run's name (its folder).
+        unit: "original" or "full_preactivation".
+        depth: the net's depth.
+        seed: the initialization seed.
+        epochs: the epochs the run trains for.
+        history: per-epoch records (`accuracy`, `cross_entropy`, `test_accuracy`...).
+        test_accuracy: the final epoch's test accuracy once the run is done, else None.
+    """
+
+    name: str
+    unit: str
+    depth: int
+    seed: int
+    epochs: int
+    history: tuple
+    test_accuracy: Optional[float] = None
+
+    @property
+    def done(self):
+        return self.test_accuracy is not None
+
+    @property
+    def test_error(self):
+        return None if self.test_accuracy is None else 100.0 * (1.0 - self.test_accuracy)
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """Final test errors of repeated runs of both units; `gap_std` is the std of the
+    difference of two single runs."""
+
+    depth: int
+    errors: dict  # unit -> list of final test errors %
+
+    def std(self, unit):
+        values = self.errors.get(unit, [])
+        return statistics.stdev(values) if len(values) >= 2 else None
+
+    @property
+    def gap_std(self):
+        stds = [self.std(unit) for unit in PAPER_CIFAR10_ERROR]
+        return None if None in stds else math.sqrt(sum(s * s for s in stds))
+
+
+def noise_of(runs):
+    """The `Noise` of the finished runs (one depth), or None when none is finished."""
+    finished = [r for r in runs if r.done]
+    if not finished:
+        return None
+    errors = {}
+    for run in finished:
+        errors.setdefault(run.unit, []).append(run.test_error)
+    return Noise(depth=finished[0].depth, errors=errors)
+
+
+def _cell(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_section(pair, noise_runs, *, plot=None, commands=()):
+    """The Markdown of the depth comparison.
+
+    Args:
+        pair: the two `Run`s compared (original and full pre-activation units).
+        noise_runs: repeated `Run`s of both units for the seed noise.
+        plot: the curves' path relative to the report, or None.
+        commands: the commands that reproduce the runs.
+    """
+    by_unit = {run.unit: run for run in pair}
+    depth = pair[0].depth if pair else PAPER_DEPTH
+    lines = [
+        f"## Depth {depth}: original vs full pre-activation (Table 3)", "",
+        f"ResNet-{depth} with the original unit and with full pre-activation, the same recipe, seed and epochs, on "
+        "Fashion-MNIST (28x28x1, 60k training images); final-epoch test error on the 10k test images, never the "
+        "best epoch. The paper: CIFAR-10, median of 5 runs.", "",
+        "| unit | epochs | ours: test error % | paper: CIFAR-10 test error % (ResNet-164) |",
+        "|---|---|---|---|",
+    ]
+    for unit, paper in PAPER_CIFAR10_ERROR.items():
+        run = by_unit.get(unit)
+        if run is None or (not run.done and not run.history):
+            progress = "not started"
+        else:
+            progress = f"{run.epochs}" if run.done else f"{len(run.history)}/{run.epochs} (in progress)"
+        lines.append(f"| {unit} | {progress} | {_cell(run.test_error if run else None)} | {paper:.2f} |")
+    ours_gap = None
+    if all(unit in by_unit and by_unit[unit].done for unit in PAPER_CIFAR10_ERROR):
+        ours_gap = by_unit["original"].test_error - by_unit["full_preactivation"].test_error
+    paper_gap = PAPER_CIFAR10_ERROR["original"] - PAPER_CIFAR10_ERROR["full_preactivation"]
+    lines += ["", f"Gap (original - pre-activation): ours {_cell(ours_gap)} points; paper {paper_gap:.2f} points.", ""]
+    noise = noise_of(noise_runs)
+    if noise is None:
+        lines.append("Seed noise: not measured yet (the noise runs have not finished).")
+    else:
+        stds = ", ".join(
+            f"{unit} {statistics.mean(values):.2f} ± {_cell(noise.std(unit))} over {len(values)} seed(s)"
+            for unit, values in sorted(noise.errors.items())
+        )
+        lines.append(f"Seed noise at depth {noise.depth} (final test error %, mean ± std): {stds}.")
+        if noise.gap_std is not None:
+            lines.append(f"Std of the difference of two single runs: {noise.gap_std:.2f} points.")
+            if ours_gap is not None:
+                verdict = "exceeds" if abs(ours_gap) > 2 * noise.gap_std else "does not exceed"
+                lines.append(f"The depth-{depth} gap of {ours_gap:.2f} points {verdict} twice that ({2 * noise.gap_std:.2f}).")
+    if plot:
+        lines += ["", f"![Training loss and test error per epoch of both nets]({plot})"]
+    if commands:
+        lines += ["", "Reproduce (from the repository root; a rerun resumes):", "", "```bash", *commands, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(pair, path):
+    """Training cross-entropy and test error % per epoch of each run of `pair`."""
+    figure = new_figure(figsize=(11, 4.2), layout="constrained")
+    loss_axes, error_axes = figure.subplots(1, 2)
+    for run in pair:
+        epochs = [h["epoch"] for h in run.history]
+        label = f"{run.unit} (ResNet-{run.depth})"
+        loss_axes.plot(epochs, [h.get("cross_entropy") for h in run.history], marker=".", label=label)
+        errors = [None if h.get("test_accuracy") is None else 100 * (1 - h["test_accuracy"]) for h in run.history]
+        error_axes.plot(epochs, errors, marker=".", label=label)
+    for axes, title in ((loss_axes, "training cross-entropy"), (error_axes, "test error %")):
+        axes.set_xlabel("epoch")
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    save_figure(figure, path)

@@ -1,0 +1,64 @@
+"""The depth comparison: the gap, the seed-noise verdict, the curves, a section the ablation report keeps."""
+
+import pytest
+
+from keras_resnetv2.paper import depth_comparison, reproduction
+from keras_resnetv2.paper.depth_comparison import Run
+
+
+def run(unit, accuracy, *, depth=164, seed=0, epochs=3, done=True, trained=None):
+    trained = epochs if trained is None else trained
+    history = tuple({"epoch": e, "cross_entropy": 1.0 / e, "test_accuracy": accuracy - 0.01 * (epochs - e)}
+                    for e in range(1, trained + 1))
+    return Run(name=f"{unit}{depth}_{seed}", unit=unit, depth=depth, seed=seed, epochs=epochs, history=history,
+               test_accuracy=accuracy if done else None)
+
+
+def noise_runs(original, preact):
+    return [run("original", a, depth=56, seed=s) for s, a in enumerate(original)] + \
+           [run("full_preactivation", a, depth=56, seed=s) for s, a in enumerate(preact)]
+
+
+def test_the_gap_and_its_verdict_against_twice_the_noise_of_a_difference():
+    pair = [run("full_preactivation", 0.955), run("original", 0.950)]
+    quiet = depth_comparison.render_section(pair, noise_runs([0.940, 0.941, 0.942], [0.945, 0.946, 0.947]))
+    assert "| full_preactivation | 3 | 4.50 | 5.46 |" in quiet and "| original | 3 | 5.00 | 5.93 |" in quiet
+    assert "ours 0.50 points; paper 0.47 points" in quiet
+    # std 0.1 per unit: the difference of two runs has std 0.14; 0.50 > 0.28.
+    assert "Std of the difference of two single runs: 0.14 points." in quiet and "0.50 points exceeds twice" in quiet
+    loud = depth_comparison.render_section(pair, noise_runs([0.930, 0.940, 0.950], [0.945, 0.946, 0.947]))
+    assert "does not exceed twice that (2.01)" in loud
+
+
+def test_unfinished_runs_read_as_running_and_no_noise_yet():
+    pair = [run("full_preactivation", 0.9, epochs=30, done=False, trained=3),
+            run("original", 0.9, epochs=30, done=False, trained=3)]
+    text = depth_comparison.render_section(pair, [])
+    assert "| full_preactivation | 3/30 (in progress) | - | 5.46 |" in text
+    assert "ours - points" in text and "not measured yet" in text
+    assert "| original | not started | - | 5.93 |" in depth_comparison.render_section(pair[:1], [])
+
+
+def test_the_curves_plot_both_nets(tmp_path):
+    path = tmp_path / "curves.png"
+    depth_comparison.plot_curves([run("full_preactivation", 0.95), run("original", 0.94)], str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_section_is_inserted_replaced_and_kept_by_the_ablation_report(tmp_path):
+    report = tmp_path / "REPRODUCTION.md"
+    first = reproduction.write_reproduction([], str(report))
+    assert reproduction.DEPTH_START not in first
+    reproduction.write_depth_section(str(report), "## Depth 164\n\nfirst")
+    text = report.read_text()
+    assert text.index("## Depth 164") < text.index("## Reading")
+    reproduction.write_depth_section(str(report), "## Depth 164\n\nsecond")
+    assert "second" in report.read_text() and "first" not in report.read_text()
+    regenerated = reproduction.write_reproduction([], str(report))
+    assert regenerated.count(reproduction.DEPTH_START) == 1 and "second" in regenerated
+
+
+@pytest.mark.parametrize("errors,expected", [([5.0], None), ([5.0, 5.2, 5.4], 0.2)])
+def test_noise_needs_two_seeds(errors, expected):
+    noise = depth_comparison.Noise(depth=56, errors={"original": errors})
+    assert noise.std("original") == (None if expected is None else pytest.approx(expected))
