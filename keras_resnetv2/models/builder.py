@@ -10,6 +10,9 @@ The signature and input, head and weights behaviour are keras.applications'
   loss see float32 logits.
 * Every layer has a deterministic name, including the strided identity shortcut
   keras leaves unnamed (`conv2_block3_0_pool`).
+
+and an addition keras does not have: stochastic depth (`spec.drop_path_rate`,
+`drop_path_rates`).
 """
 
 import sys
@@ -101,6 +104,7 @@ def ResNet(
 
     _allow_deep_graph(spec)
     x = _stem(inputs, spec)
+    rates = iter(drop_path_rates(spec))
     for stage, (units, width) in enumerate(zip(spec.stage_units, spec.stage_widths)):
         for unit in range(units):
             x = residual_unit(
@@ -109,6 +113,7 @@ def ResNet(
                 width=width,
                 stride=_unit_stride(spec, stage, unit),
                 name=f"conv{stage + 2}_block{unit + 1}",
+                drop_path_rate=next(rates),
             )
     # Pre-activation nets end with one more activation after the last addition.
     x = activate(x, spec, ORDERS[spec.order].preactivation, name="post")
@@ -135,6 +140,13 @@ def ResNet(
     elif weights_path is not None:
         registry.load_weights(model, weights_path)
     return model
+
+
+def drop_path_rates(spec):
+    """Each unit's stochastic-depth rate, in build order: timm's linear schedule,
+    unit i of N gets `spec.drop_path_rate * i / (N - 1)` (0 for the first)."""
+    count = sum(spec.stage_units)
+    return [spec.drop_path_rate * i / max(count - 1, 1) for i in range(count)]
 
 
 def _allow_deep_graph(spec):

@@ -1,7 +1,7 @@
 """The named architectures: a table of variants and one-line public builders.
 
 Every builder has keras.applications' signature, plus keyword-only spec options: any
-`ResNetSpec` field (`order`, `shortcut`, `gate_bias`, `projection`...) and `layout`.
+`ResNetSpec` field (`order`, `shortcut`, `gate_bias`, `drop_path_rate`...) and `layout`.
 `ResNet56(shortcut="exclusive_gating")` is the paper's gated ResNet-56.
 """
 
@@ -97,8 +97,9 @@ Args:
         `keras_resnetv2.zoo.available_weights({arch!r})`. Default `classes`:
         {classes}.
     **spec_options: keyword-only overrides of any `ResNetSpec` field (`order`,
-        `shortcut`, `gate_bias`, `projection`, ...) or `layout`. Named weights load
-        only into the unmodified architecture.
+        `shortcut`, `gate_bias`, `projection`, `drop_path_rate`, ...) or `layout`.
+        Named weights load only into the unmodified architecture, at any
+        `drop_path_rate` (stochastic depth changes training only).
 
 Returns:
     A `keras.Model`.
@@ -123,7 +124,7 @@ def _make_builder(variant):
         **spec_options,
     ):
         spec = variant.spec(**spec_options)
-        weights_arch = variant.arch if spec == variant.spec() else None
+        weights_arch = variant.arch if spec.for_inference() == variant.spec() else None
         return builder.ResNet(
             spec,
             include_top=include_top,
