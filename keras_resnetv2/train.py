@@ -85,6 +85,11 @@ flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step.")
 flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.", lower_bound=1)
 flags.DEFINE_enum("order", None, list(ORDERS), "Override the architecture's activation order.")
 flags.DEFINE_enum("shortcut", None, list(SHORTCUTS), "Override the architecture's shortcut.")
+flags.DEFINE_float(
+    "drop_path_rate", None,
+    "Stochastic depth: drop probability of the last unit's residual branch in training, in [0, 1), "
+    "linear from 0 at the first unit (default: the architecture's, 0).",
+)
 flags.DEFINE_string(
     "spec_options", None,
     'JSON object of other ResNetSpec fields to override, e.g. \'{"stage_widths": [4, 8, 16]}\'.',
@@ -146,6 +151,7 @@ def config_from_flags(values):
         steps_per_execution=values.steps_per_execution,
         order=values.order,
         shortcut=values.shortcut,
+        drop_path_rate=values.drop_path_rate,
         depth=values.depth,
         spec_options=_parse_json_object("spec_options", values.spec_options),
         spec=spec,

@@ -3,6 +3,7 @@
     spec.py            `ResNetSpec`: every convention of a net as a validated field
     units.py           the residual unit, all orders and shortcuts of the paper
     builder.py         `ResNet(spec, ...)`: keras.applications' signature over a spec
+    features.py        where a net downsamples; its multi-scale maps (`features_only`)
     variants.py        the named nets (ResNet50V2, ResNet164V2...) as a table of specs
     preprocessing.py   `preprocess_input` / `decode_predictions` per family
     flops.py           multiply-accumulate counts of a built model

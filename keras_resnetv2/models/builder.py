@@ -10,6 +10,10 @@ The signature and input, head and weights behaviour are keras.applications'
   loss see float32 logits.
 * Every layer has a deterministic name, including the strided identity shortcut
   keras leaves unnamed (`conv2_block3_0_pool`).
+
+and two additions keras does not have: `features_only=True` (multi-scale feature
+maps, `keras_resnetv2.models.features`) and stochastic depth (`spec.drop_path_rate`,
+`drop_path_rates`).
 """
 
 import sys
@@ -17,6 +21,7 @@ import sys
 import keras
 from keras import layers
 
+from keras_resnetv2.models import features
 from keras_resnetv2.models.spec import ORDERS, STEMS, is_preactivation
 from keras_resnetv2.models.units import activate, kernel_initializer, residual_unit
 from keras_resnetv2.utils.checks import check_choice, fail
@@ -37,6 +42,8 @@ def ResNet(
     classifier_activation="softmax",
     name="resnet",
     weights_arch=None,
+    features_only=False,
+    out_indices=None,
 ):
     """Instantiates the residual network described by `spec`.
 
@@ -47,7 +54,9 @@ def ResNet(
         weights: None (random initialization), a path to a weights file, or a name
             from `keras_resnetv2.zoo.available_weights(weights_arch)`: `"imagenet"`, or a zoo tag
             such as `"fashion_mnist"`, whose input shape and classes become the
-            defaults (and are required with the top).
+            defaults (and are required with the top). Without the top, a
+            `.weights.h5` file that has one (a zoo entry, a trained model's file)
+            loads too: into the full model, whose head is then left out.
         input_tensor: optional Keras tensor (output of `keras.Input()`) to use as
             the image input.
         input_shape: optional `(height, width, channels)` (channels first under the
@@ -64,12 +73,36 @@ def ResNet(
         weights_arch: the architecture name under which named weights are looked up
             (`"resnet50v2"`); None for an anonymous spec, which takes only None or a
             file for `weights`.
+        features_only: return a model of the multi-scale feature maps instead, one
+            output per stride, by increasing stride (`features.feature_maps(spec)`
+            names them; ResNet50V2: `conv1_conv`, `conv2_block2_out`,
+            `conv3_block3_out`, `conv4_block5_out`, `post_relu`). It has no top:
+            `include_top`, `classes` and `classifier_activation` are not used (as
+            keras ignores the last two without the top), and `pooling` must be None.
+            Named weights and files load as they do into `include_top=False`.
+        out_indices: with `features_only`, the indices of the maps to return (into
+            `features.feature_maps(spec)`; e.g. `(1, 2, 3, 4)` for strides 4 to 32 of
+            an ImageNet net); None: all.
 
     Returns:
         A `keras.Model`.
     """
     registry.check_weights_argument(weights, weights_arch)
     check_choice("pooling", pooling, POOLINGS)
+    if features_only is not False and features_only is not True:
+        fail("features_only", "`features_only` must be True or False.", features_only)
+    if features_only:
+        if pooling is not None:
+            fail(
+                "pooling",
+                "`features_only=True` returns the 4D feature maps; `pooling` must be None "
+                "(pool the maps you take, or use include_top=False with `pooling`).",
+                pooling,
+            )
+        maps = features.select_feature_maps(spec, out_indices)
+        include_top = False
+    elif out_indices is not None:
+        fail("out_indices", "`out_indices` picks feature maps; it needs `features_only=True`.", out_indices)
     pretrained = registry.pretrained_input(weights, weights_arch)
     if classes is None:
         classes = spec.default_classes if pretrained is None else pretrained[1]
@@ -101,14 +134,16 @@ def ResNet(
 
     _allow_deep_graph(spec)
     x = _stem(inputs, spec)
+    rates = iter(drop_path_rates(spec))
     for stage, (units, width) in enumerate(zip(spec.stage_units, spec.stage_widths)):
         for unit in range(units):
             x = residual_unit(
                 x,
                 spec,
                 width=width,
-                stride=_unit_stride(spec, stage, unit),
+                stride=features.unit_stride(spec, stage, unit),
                 name=f"conv{stage + 2}_block{unit + 1}",
+                drop_path_rate=next(rates),
             )
     # Pre-activation nets end with one more activation after the last addition.
     x = activate(x, spec, ORDERS[spec.order].preactivation, name="post")
@@ -125,16 +160,28 @@ def ResNet(
     model = keras.Model(inputs, x, name=name)
 
     weights_path = registry.resolve_weights(weights, weights_arch, include_top=include_top)
-    if weights_path is not None and not include_top and weights not in (None, "imagenet") and pretrained:
-        # A zoo entry is one file, with its top: load it whole, then drop the head.
-        full = ResNet(spec, input_shape=pretrained[0], classes=pretrained[1], classifier_activation=None)
+    file_classes = None if include_top or weights_path is None else registry.top_classes(model, weights_path)
+    if file_classes is not None:
+        # A file with its top (a zoo entry, a trained model's weights): load it whole,
+        # then drop the head. Only the input's channels matter to the weights.
+        full_shape = tuple(d or spec.default_input_size for d in model.inputs[0].shape[1:])
+        full = ResNet(spec, input_shape=full_shape, classes=file_classes, classifier_activation=None)
         registry.load_weights(full, weights_path)
         for layer in model.layers:
             if layer.weights:
                 layer.set_weights(full.get_layer(layer.name).get_weights())
     elif weights_path is not None:
         registry.load_weights(model, weights_path)
+    if features_only:
+        return features.features_model(model, maps, name)
     return model
+
+
+def drop_path_rates(spec):
+    """Each unit's stochastic-depth rate, in build order: timm's linear schedule,
+    unit i of N gets `spec.drop_path_rate * i / (N - 1)` (0 for the first)."""
+    count = sum(spec.stage_units)
+    return [spec.drop_path_rate * i / max(count - 1, 1) for i in range(count)]
 
 
 def _allow_deep_graph(spec):
@@ -177,13 +224,6 @@ def _stem(x, spec):
         x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
         x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     return x
-
-
-def _unit_stride(spec, stage, unit):
-    if spec.stride_placement == "first":
-        return 2 if (stage > 0 and unit == 0) else 1
-    last_stage = len(spec.stage_units) - 1
-    return 2 if (stage < last_stage and unit == spec.stage_units[stage] - 1) else 1
 
 
 def _head(x, *, include_top, pooling, classes, classifier_activation):

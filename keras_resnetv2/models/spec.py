@@ -21,6 +21,7 @@ Two layouts name the conventions:
 
 import dataclasses
 import json
+import numbers
 from typing import NamedTuple, Optional, Tuple
 
 from keras_resnetv2.utils.checks import check_choice, fail
@@ -160,6 +161,17 @@ class ResNetSpec:
             official code's `normal(0, sqrt(2 / (k * k * filters)))`).
         zero_init_last: start every residual branch at zero (its last BN's gamma or
             its last conv's kernel), so that every unit starts as its shortcut.
+        drop_path_rate: stochastic depth (Huang et al., ECCV 2016, arXiv:1603.09382;
+            timm's name and schedule): in training, each example skips a unit's
+            residual branch with a probability rising linearly from 0 at the first
+            unit to `drop_path_rate` at the last, and the kept branches are scaled by
+            1 / (1 - rate); at inference every branch is kept, unscaled. A training
+            option only: it adds weightless `Dropout` layers, so weights files load
+            across rates (`for_inference`). Departures from Huang et al., as timm:
+            the first unit is never dropped (theirs: rate / L); examples are dropped
+            one by one (theirs: the whole mini-batch); kept branches are scaled in
+            training (theirs: branches scaled by the survival probability at test
+            time); off by default (their rate: 0.5 at the last unit).
     """
 
     block: str
@@ -182,6 +194,7 @@ class ResNetSpec:
     bn_momentum: float = 0.9
     kernel_initializer: str = "he_normal_fan_out"
     zero_init_last: bool = False
+    drop_path_rate: float = 0.0
 
     def __post_init__(self):
         check_choice("block", self.block, BLOCKS)
@@ -223,6 +236,14 @@ class ResNetSpec:
             fail("bn_momentum", "`bn_momentum` must be in [0, 1).", self.bn_momentum)
         if self.projection == "zero_pad":
             self._check_zero_pad()
+        rate = self.drop_path_rate
+        if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0.0 <= rate < 1.0):
+            fail(
+                "drop_path_rate",
+                "`drop_path_rate` (stochastic depth at the last unit) must be a number in [0, 1).",
+                rate,
+            )
+        object.__setattr__(self, "drop_path_rate", float(rate))
 
     def _resolve_shortcut_options(self):
         for option, (owners, default) in SHORTCUT_OPTIONS.items():
@@ -278,6 +299,14 @@ class ResNetSpec:
     def default_classes(self):
         """Classes of the top by default: 10 for the CIFAR stem, 1000 for ImageNet's."""
         return STEMS[self.stem].classes
+
+    def for_inference(self):
+        """This spec without its training-only options (`drop_path_rate` at 0).
+
+        Two specs with equal `for_inference()` have the same weights and compute the
+        same function at inference: weights files and named weights load across them.
+        """
+        return self.replace(drop_path_rate=0.0)
 
     def replace(self, **changes):
         """Returns a copy with `changes` applied and validated.

@@ -14,6 +14,9 @@ Rules taken from the paper and its official code (`resnet-pre-act.lua`):
   tensor as the branch ("common BN, ReLU"); identity and subsampling read the raw x.
 * The projection is followed by BN exactly when the branch's last conv is.
 * The gate g(x) = sigmoid(conv1x1(x) + b_g) reads the unit's input x.
+* Stochastic depth (`drop_path_rate`) drops the branch as it enters the addition,
+  after any scaling or gating of it: a dropped unit computes y = h(x), x_next = f(h(x)),
+  in every order and with every shortcut (Huang et al.'s unit with F removed).
 """
 
 import keras
@@ -83,7 +86,7 @@ def activate(x, spec, ops, *, name, last_name=None, zero_init=False):
     return x
 
 
-def residual_unit(x, spec, *, width, stride, name):
+def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0):
     """One residual unit of `spec`.
 
     Args:
@@ -92,6 +95,8 @@ def residual_unit(x, spec, *, width, stride, name):
         width: branch width (the bottleneck's 1x1/3x3 filters).
         stride: 1 or 2.
         name: prefix of the unit's layer names, e.g. `"conv3_block1"`.
+        drop_path_rate: probability that an example skips the branch in training
+            (stochastic depth); at 0 no layer is added.
 
     Returns:
         The unit's output tensor, named `{name}_out`.
@@ -137,6 +142,14 @@ def residual_unit(x, spec, *, width, stride, name):
 
     if not project:
         shortcut, branch = _apply_shortcut_variant(x, shortcut, branch, spec, stride, name)
+    if drop_path_rate:
+        # One mask value per example: the whole branch is kept (scaled by 1/keep) or not.
+        branch = layers.Dropout(drop_path_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop_path")(branch)
+        # Keras orders a model's layers by their distance to the output, and weights
+        # files follow that order (`.weights.h5`, legacy `.h5`, `get_weights`): a
+        # weightless layer on the shortcut too keeps every other layer in place, so
+        # weights load across rates.
+        shortcut = layers.Identity(name=f"{name}_0_identity")(shortcut)
     add_name = f"{name}_add" if order.after_addition else f"{name}_out"
     y = layers.Add(name=add_name)([shortcut, branch])
     return activate(y, spec, order.after_addition, name=f"{name}_add", last_name=f"{name}_out")

@@ -1,7 +1,8 @@
 """The named architectures: a table of variants and one-line public builders.
 
-Every builder has keras.applications' signature, plus keyword-only spec options: any
-`ResNetSpec` field (`order`, `shortcut`, `gate_bias`, `projection`...) and `layout`.
+Every builder has keras.applications' signature, plus keyword-only options:
+`features_only` and `out_indices` (multi-scale feature maps), and spec options: any
+`ResNetSpec` field (`order`, `shortcut`, `gate_bias`, `drop_path_rate`...) and `layout`.
 `ResNet56(shortcut="exclusive_gating")` is the paper's gated ResNet-56.
 """
 
@@ -96,9 +97,12 @@ Args:
         documents each). Default `weights`: {weights!r}; zoo tags: see
         `keras_resnetv2.zoo.available_weights({arch!r})`. Default `classes`:
         {classes}.
+    features_only: return the multi-scale feature maps (one output per stride)
+        instead; `out_indices` picks some of them (see `keras_resnetv2.ResNet`).
     **spec_options: keyword-only overrides of any `ResNetSpec` field (`order`,
-        `shortcut`, `gate_bias`, `projection`, ...) or `layout`. Named weights load
-        only into the unmodified architecture.
+        `shortcut`, `gate_bias`, `projection`, `drop_path_rate`, ...) or `layout`.
+        Named weights load only into the unmodified architecture, at any
+        `drop_path_rate` (stochastic depth changes training only).
 
 Returns:
     A `keras.Model`.
@@ -120,10 +124,13 @@ def _make_builder(variant):
         classes=default_classes,
         classifier_activation="softmax",
         name=variant.arch,
+        *,
+        features_only=False,
+        out_indices=None,
         **spec_options,
     ):
         spec = variant.spec(**spec_options)
-        weights_arch = variant.arch if spec == variant.spec() else None
+        weights_arch = variant.arch if spec.for_inference() == variant.spec() else None
         return builder.ResNet(
             spec,
             include_top=include_top,
@@ -135,6 +142,8 @@ def _make_builder(variant):
             classifier_activation=classifier_activation,
             name=name,
             weights_arch=weights_arch,
+            features_only=features_only,
+            out_indices=out_indices,
         )
 
     v2 = variant.order == "full_preactivation"

@@ -16,6 +16,8 @@ from keras_resnetv2.utils.checks import check_choice, fail
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITIES = ("auto", 0, 1, 2)
+# `ResNetSpec` fields that are also fields (and train.py flags) of their own.
+SPEC_FIELDS = ("order", "shortcut", "drop_path_rate")
 
 
 @dataclasses.dataclass
@@ -63,6 +65,10 @@ class TrainConfig:
         jit_compile: XLA-compile the train step.
         steps_per_execution: train steps per `tf.function` call.
         order, shortcut: override the architecture's activation order / shortcut.
+        drop_path_rate: stochastic depth, the `ResNetSpec` field of that name: the
+            drop probability of the last unit's branch in training (linear from 0 at
+            the first unit); None keeps the architecture's (0: off). Not in the
+            paper's recipe. The trained weights load into the plain builders.
         depth: another depth of the architecture's family and block (e.g.
             `model="ResNet20V2", depth=56` trains a ResNet-56V2 of the same layout).
         spec_options: overrides of any other `ResNetSpec` field, e.g.
@@ -99,6 +105,7 @@ class TrainConfig:
     steps_per_execution: int = 1
     order: Optional[str] = None
     shortcut: Optional[str] = None
+    drop_path_rate: Optional[float] = None
     depth: Optional[int] = None
     spec_options: dict = dataclasses.field(default_factory=dict)
     spec: Optional[dict] = None
@@ -153,7 +160,7 @@ class TrainConfig:
             )
         if not isinstance(self.spec_options, dict):
             fail("spec_options", "`spec_options` must be a dict of `ResNetSpec` fields.", self.spec_options)
-        for name in ("order", "shortcut"):
+        for name in SPEC_FIELDS:
             if getattr(self, name) is not None and name in self.spec_options:
                 fail(
                     "spec_options",
@@ -162,7 +169,9 @@ class TrainConfig:
                     self.spec_options,
                 )
         if self.spec is not None:
-            overridden = [name for name in ("order", "shortcut", "depth", "spec_options") if getattr(self, name)]
+            overridden = [
+                name for name in SPEC_FIELDS + ("depth", "spec_options") if getattr(self, name) not in (None, {})
+            ]
             if overridden:
                 fail(
                     "spec",
@@ -196,7 +205,7 @@ class TrainConfig:
     def spec_overrides(self):
         """The `ResNetSpec` fields this run overrides in the named architecture."""
         overrides = dict(self.spec_options)
-        overrides.update({k: v for k, v in (("order", self.order), ("shortcut", self.shortcut)) if v is not None})
+        overrides.update({name: getattr(self, name) for name in SPEC_FIELDS if getattr(self, name) is not None})
         return overrides
 
 

@@ -53,11 +53,12 @@ class HyperResNet(keras_tuner.HyperModel):
             spec = base.replace(**ABLATIONS[self.ablation][row][0])
             recipe = {}
         else:
-            spec, recipe = declare(hp, self.space, family=self.config.architecture().stem)
+            base = self.config.architecture()
+            spec, recipe = declare(hp, self.space, family=base.stem, drop_path_rate=base.drop_path_rate)
             seed = self.config.seed
         return dataclasses.replace(
-            self.config, spec=spec.to_dict(), depth=None, order=None, shortcut=None, spec_options={},
-            seed=seed, **recipe
+            self.config, spec=spec.to_dict(), depth=None, order=None, shortcut=None, drop_path_rate=None,
+            spec_options={}, seed=seed, **recipe
         )
 
     def build(self, hp):

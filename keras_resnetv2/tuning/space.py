@@ -5,6 +5,10 @@ restricted (a list: `hp.Choice` over a subset of the valid values) or, for the
 continuous ones, given a range (`{"low": ..., "high": ...}`) by the caller
 (`resolve_space`); `declare` declares the resolved space on a KerasTuner
 `HyperParameters` and returns the trial's `ResNetSpec` and recipe.
+
+`drop_path_rate` (stochastic depth, not in the paper) is searched only when the
+caller asks for it; otherwise it is not declared and every trial takes the base
+architecture's rate (0 unless set), so the default search is unchanged.
 """
 
 import dataclasses
@@ -78,6 +82,8 @@ DIMENSIONS = {
     "learning_rate": Dimension(low=1e-8, high=math.inf),
     "weight_decay": Dimension(low=0.0, high=1.0),
     "warmup_steps": Dimension(low=0, high=math.inf),
+    # The spec takes [0, 1); at 0.9 the last unit's branch already sees one example in ten.
+    "drop_path_rate": Dimension(low=0.0, high=0.9),
 }
 
 # The default search: every order and shortcut, CPU-sized depths, and ranges.
@@ -127,8 +133,14 @@ def resolve_space(**requested):
     return space
 
 
-def declare(hp, space, *, family="cifar"):
+def declare(hp, space, *, family="cifar", drop_path_rate=0.0):
     """Declares the space's hyperparameters in `hp` and returns what they choose.
+
+    Args:
+        hp: a KerasTuner `HyperParameters`.
+        space: `resolve_space(...)` output.
+        family: the stem and stages of the nets, `"cifar"` or `"imagenet"`.
+        drop_path_rate: the trials' stochastic depth when `space` does not search it.
 
     Returns:
         `(spec, recipe)`: the `ResNetSpec` and a dict of `learning_rate`,
@@ -146,6 +158,9 @@ def declare(hp, space, *, family="cifar"):
         options["gate_bias"] = float(gate_bias)
     if shortcut == "constant_scaling":
         options.update(shortcut_scale=float(shortcut_scale), scale_branch=bool(scale_branch))
+    if "drop_path_rate" in space:
+        drop_path_rate = _choose(hp, "drop_path_rate", space)
+    options["drop_path_rate"] = float(drop_path_rate)
 
     block = _choose(hp, "block", space)
     depths = {}

@@ -187,7 +187,29 @@ def load_weights(model, path):
         )
 
 
-def _check_variable_shapes(model, path):
+def top_classes(model, path):
+    """The classes of the top that the `.weights.h5` file `path` holds beyond `model`.
+
+    For a model without its top (`include_top=False`, `features_only=True`): the
+    number of classes when the file holds exactly `model`'s variables plus a Dense
+    classifier on its output channels (a zoo entry, or a trained full model's file),
+    else None (the file fits the model as it is, or does not fit at all).
+    """
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        return None
+    extra = list(_file_shapes(path))
+    for shape in (tuple(w.shape) for w in model.weights):
+        if shape not in extra:
+            return None
+        extra.remove(shape)
+    kernel = [s for s in extra if len(s) == 2]
+    if len(extra) != 2 or len(kernel) != 1 or sorted(extra) != sorted([kernel[0], kernel[0][1:]]):
+        return None
+    return kernel[0][1]
+
+
+def _file_shapes(path):
     shapes = []
     with h5py.File(path, "r") as file:
         file.visititems(
@@ -195,6 +217,11 @@ def _check_variable_shapes(model, path):
             if isinstance(item, h5py.Dataset) and not name.startswith("optimizer")
             else None
         )
+    return shapes
+
+
+def _check_variable_shapes(model, path):
+    shapes = _file_shapes(path)
     expected = [tuple(w.shape) for w in model.weights]
     if sorted(shapes) != sorted(expected):
         raise ValueError(

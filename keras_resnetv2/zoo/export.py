@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_resnetv2.models import variants
 from keras_resnetv2.models.flops import count_flops
+from keras_resnetv2.models.spec import ResNetSpec
 from keras_resnetv2.training.artifacts import library_versions, plot_curves
 from keras_resnetv2.utils.checks import fail
 from keras_resnetv2.utils.files import atomic_write_bytes, atomic_write_text, file_digest
@@ -165,12 +166,14 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
 def check_exportable(model, spec, tag, *, source):
     """The `Variant` of `model`; raises unless a run of `spec` can become entry `tag`.
 
-    `spec` is the run's spec (dict), `source` names the run in the message.
+    `spec` is the run's spec (dict), `source` names the run in the message. A run
+    trained with stochastic depth (`drop_path_rate`) exports: its weights are the
+    named architecture's.
     """
     variant = variants.get_variant(model)
     if not (isinstance(tag, str) and re.fullmatch(r"[a-z0-9_]+", tag)) or tag == "imagenet":
         fail("tag", "A zoo tag is lower-case letters, digits and '_' (and not 'imagenet').", tag)
-    if spec != variant.spec().to_dict():
+    if ResNetSpec.from_dict(spec).for_inference() != variant.spec():
         fail(
             "spec",
             f"{source} trains a modified {variant.name} (spec options): zoo entries hold "
@@ -188,6 +191,8 @@ def _read_run(run_dir):
         fail("run_dirs", f"{run_dir} is not a finished train.py run: {missing} missing.", run_dir)
     with open(paths["config"], encoding="utf-8") as f:
         config = json.load(f)
+    # A run saved before a spec field existed reads with the field at its default.
+    config["spec"] = ResNetSpec.from_dict(config["spec"]).to_dict()
     with open(paths["metrics"], encoding="utf-8") as f:
         metrics = json.load(f)
     return {"dir": run_dir, "config": config, "metrics": metrics, "weights": paths["weights"]}

@@ -94,10 +94,14 @@ def test_depth_is_derived_from_the_stages():
 
 def test_builders_have_the_keras_applications_signature():
     for name in ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"):
-        ours = inspect.signature(getattr(keras_resnetv2, name)).parameters
+        ours = list(inspect.signature(getattr(keras_resnetv2, name)).parameters.values())
         theirs = inspect.signature(getattr(keras.applications, name)).parameters
-        assert [(p.name, p.default) for p in theirs.values()] == [(p.name, p.default) for p in list(ours.values())[:-1]]
-        assert list(ours.values())[-1].kind is inspect.Parameter.VAR_KEYWORD
+        assert [(p.name, p.default) for p in theirs.values()] == [(p.name, p.default) for p in ours[:len(theirs)]]
+        # Then keyword-only options only: features_only, out_indices, then **spec_options.
+        extra = ours[len(theirs):]
+        assert [(p.name, p.default) for p in extra[:-1]] == [("features_only", False), ("out_indices", None)]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra[:-1])
+        assert extra[-1].kind is inspect.Parameter.VAR_KEYWORD
     # The paper's nets: classes=None means the named weights' classes, else 10 (CIFAR-10).
     assert inspect.signature(keras_resnetv2.ResNet164V2).parameters["classes"].default is None
     assert keras_resnetv2.ResNet20V2().output_shape == (None, 10)
