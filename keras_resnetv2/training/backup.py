@@ -138,11 +138,10 @@ def restore_backup(model, backup_dir, identity):
     state = read_backup_state(backup_dir)
     if state is None:
         return 0, []
-    # A field added to `TrainConfig` after the backup was written matches at its default.
-    saved = {**_field_defaults(), **state["config"]}
-    changed = sorted(k for k in set(identity) | set(saved) if identity.get(k) != saved.get(k))
+    saved = state["config"]
+    changed = changed_fields(identity, saved)
     if changed:
-        differences = ", ".join(f"{k}: {saved.get(k)!r} -> {identity.get(k)!r}" for k in changed)
+        differences = ", ".join(f"{k}: {saved.get(k, _field_defaults().get(k))!r} -> {identity.get(k)!r}" for k in changed)
         fail(
             "model_dir",
             f"{backup_dir} holds the backup of a run with a different config "
@@ -155,6 +154,17 @@ def restore_backup(model, backup_dir, identity):
         model.optimizer.build(model.trainable_variables)
     model.load_weights(os.path.join(backup_dir, state["weights"]))
     return state["epoch"], state["history"]
+
+
+def changed_fields(identity, saved):
+    """The config fields where `identity` differs from a backup's `saved` identity.
+
+    A field added to `TrainConfig` since the backup was written matches at its
+    default, and fields that became resumable since (`RESUMABLE_CHANGES`) are ignored,
+    so backups of older versions of the package resume.
+    """
+    saved = {k: v for k, v in {**_field_defaults(), **saved}.items() if k not in RESUMABLE_CHANGES}
+    return sorted(k for k in set(identity) | set(saved) if identity.get(k) != saved.get(k))
 
 
 def _field_defaults():

@@ -456,3 +456,16 @@ def test_depth_override_keeps_the_family_block_and_layout():
         TrainConfig(model="ResNet20V2", depth=57)
     with pytest.raises(ValueError, match=r"cannot be combined with \['depth'\].*Received: spec="):
         TrainConfig(model="ResNet20V2", depth=56, spec=spec.to_dict())
+
+
+def test_a_backup_of_an_older_version_resumes_under_the_fields_added_since():
+    """A backup written before `label_smoothing` existed, and while `model_dir` was still
+    part of a run's identity (the deep-zoo campaign's), matches the same run today."""
+    from keras_resnetv2.training.backup import changed_fields, identity_of
+
+    identity = identity_of(TrainConfig(model_dir="runs/here").resolved())
+    older = {k: v for k, v in identity.items() if k != "label_smoothing"}
+    older["model_dir"] = "/elsewhere/runs/there"
+    assert changed_fields(identity, older) == []
+    assert changed_fields(identity, dict(older, label_smoothing=0.1)) == ["label_smoothing"]
+    assert changed_fields(identity, dict(older, epochs=identity["epochs"] + 1)) == ["epochs"]
