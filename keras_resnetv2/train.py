@@ -196,12 +196,15 @@ def main(argv):
             return _search(config)
         if FLAGS.zoo_tag:  # checked before, not after, the training
             export.check_exportable(config.model, config.architecture().to_dict(), FLAGS.zoo_tag, source="--model")
+            zoo_folder = manifest.zoo_dir()
         result = training.run(config, command=[os.path.basename(sys.executable)] + sys.argv)
         if FLAGS.zoo_tag and result.is_chief:
             entry = export.export_runs(
-                [result.model_dir], FLAGS.zoo_tag, data_dir=config.data_dir, readme=cards.checkout_readme()
+                [result.model_dir], FLAGS.zoo_tag, zoo_folder=zoo_folder, data_dir=config.data_dir,
+                readme=cards.checkout_readme(zoo_folder),
             )
-            print(f"zoo entry {entry['architecture']}.{entry['tag']} -> {manifest.entry_folder(entry)}", flush=True)
+            print(f"zoo entry {entry['architecture']}.{entry['tag']} -> {manifest.entry_folder(entry, zoo_folder)}",
+                  flush=True)
     except USER_ERRORS as e:
         print(f"train.py: error: {e}", file=sys.stderr, flush=True)
         return 1
