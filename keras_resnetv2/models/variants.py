@@ -1,6 +1,7 @@
 """The named architectures: a table of variants and one-line public builders.
 
-Every builder has keras.applications' signature, plus keyword-only spec options: any
+Every builder has keras.applications' signature, plus keyword-only
+`include_preprocessing` (`keras_resnetv2.ResNet` documents it) and spec options: any
 `ResNetSpec` field (`order`, `shortcut`, `gate_bias`, `projection`...) and `layout`.
 `ResNet56(shortcut="exclusive_gating")` is the paper's gated ResNet-56.
 """
@@ -10,6 +11,9 @@ import dataclasses
 from keras_resnetv2.models import builder
 from keras_resnetv2.models.spec import ResNetSpec
 from keras_resnetv2.utils.checks import check_choice
+
+# The builders' keyword-only spec options: `ResNetSpec` fields, the layout and a depth.
+SPEC_OPTIONS = [f.name for f in dataclasses.fields(ResNetSpec)] + ["layout", "depth"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +100,9 @@ Args:
         documents each). Default `weights`: {weights!r}; zoo tags: see
         `keras_resnetv2.zoo.available_weights({arch!r})`. Default `classes`:
         {classes}.
+    include_preprocessing: keyword-only; whether a model for a zoo tag starts with
+        the entry's preprocessing and takes raw 0..255 pixels (default: True for a
+        zoo tag, else False; see `keras_resnetv2.ResNet`).
     **spec_options: keyword-only overrides of any `ResNetSpec` field (`order`,
         `shortcut`, `gate_bias`, `projection`, ...) or `layout`. Named weights load
         only into the unmodified architecture.
@@ -120,8 +127,12 @@ def _make_builder(variant):
         classes=default_classes,
         classifier_activation="softmax",
         name=variant.arch,
+        *,
+        include_preprocessing=None,
         **spec_options,
     ):
+        for option in spec_options:
+            check_choice("option", option, SPEC_OPTIONS)
         spec = variant.spec(**spec_options)
         weights_arch = variant.arch if spec == variant.spec() else None
         return builder.ResNet(
@@ -135,6 +146,7 @@ def _make_builder(variant):
             classifier_activation=classifier_activation,
             name=name,
             weights_arch=weights_arch,
+            include_preprocessing=include_preprocessing,
         )
 
     v2 = variant.order == "full_preactivation"
