@@ -254,7 +254,7 @@ def _model_layers(model, *, legacy=False):
         counts[kind] = counts.get(kind, 0) + 1
         variables = layer.trainable_weights + layer.non_trainable_weights if legacy else layer.weights
         if variables:
-            layers[len(layers) if legacy else f"layers/{key}"] = (
+            layers[f"#{len(layers)}" if legacy else f"layers/{key}"] = (
                 layer.name, [tuple(int(d) for d in v.shape) for v in variables])
     return layers
 
@@ -279,7 +279,7 @@ def _legacy_file_layers(path):
             group = root[_text(name)]
             weight_names = [_text(w) for w in group.attrs.get("weight_names", [])]
             if weight_names:
-                layers[len(layers)] = (_text(name), [tuple(group[w].shape) for w in weight_names])
+                layers[f"#{len(layers)}"] = (_text(name), [tuple(group[w].shape) for w in weight_names])
     return layers
 
 
