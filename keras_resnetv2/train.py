@@ -59,7 +59,10 @@ flags.DEFINE_float(
 flags.DEFINE_float("weight_decay", None, "L2 weight decay of the conv and dense kernels (Torch-style, coupled).")
 flags.DEFINE_float("momentum", None, "SGD momentum.")
 flags.DEFINE_boolean("nesterov", None, "Nesterov momentum (default: the recipe's).")
-flags.DEFINE_integer("warmup_steps", None, "Warm-up iterations.", lower_bound=0)
+flags.DEFINE_integer(
+    "warmup_steps", None, "Warm-up iterations (default: the recipe's, cut to a quarter of a short run).",
+    lower_bound=0,
+)
 flags.DEFINE_float("validation_split", 0.0, "Fraction of the training images held out for validation.")
 flags.DEFINE_integer("train_subset", None, "Train on only this many images (quick runs).", lower_bound=1)
 flags.DEFINE_boolean("augment", True, "Pad-and-crop and flip augmentation (the flip where the dataset allows).")
@@ -94,14 +97,21 @@ flags.DEFINE_string(
     "spec_options", None,
     'JSON object of other ResNetSpec fields to override, e.g. \'{"stage_widths": [4, 8, 16]}\'.',
 )
-flags.DEFINE_enum("verbose", "auto", ["auto", "0", "1", "2"], "model.fit verbosity (1: progress bar).")
+flags.DEFINE_enum(
+    "verbose", "auto", ["auto", "0", "1", "2"],
+    "model.fit verbosity: 1 a progress bar, 2 one line per epoch; auto: 1 on a terminal, 2 in a log.",
+)
 flags.DEFINE_integer("depth", None, "Another depth of --model's family and block (e.g. 56 for a 6n+2 net).")
 flags.DEFINE_string("spec", None, "JSON file of a whole ResNetSpec, or a search's best.json, to train.")
 flags.DEFINE_enum("tune", None, list(TUNERS), "Run a KerasTuner search instead of one training.")
 flags.DEFINE_string("tune_dir", "runs/tune", "Folder of the search state and its report.")
 flags.DEFINE_integer("max_trials", None, "Trials (default: 10, or every row x seed of --ablation).")
 flags.DEFINE_integer("executions_per_trial", 1, "Models trained per trial.")
-flags.DEFINE_string("tune_space", None, "JSON object pinning (a value) or restricting (a list) hyperparameters.")
+flags.DEFINE_string(
+    "tune_space", None,
+    "JSON object pinning (a value) or restricting (a list) hyperparameters. --order, --shortcut, "
+    "--learning_rate, --weight_decay and --warmup_steps, when given, pin theirs.",
+)
 flags.DEFINE_enum("ablation", None, list(ABLATIONS), "Search exactly the rows of the paper's Table 1 or 2.")
 flags.DEFINE_integer("seeds", 1, "Initialization seeds per ablation row.")
 flags.DEFINE_integer(
@@ -202,12 +212,15 @@ def main(argv):
             return _search(config)
         if FLAGS.zoo_tag:  # checked before, not after, the training
             export.check_exportable(config.model, config.architecture().to_dict(), FLAGS.zoo_tag, source="--model")
+            zoo_folder = manifest.zoo_dir()
         result = training.run(config, command=[os.path.basename(sys.executable)] + sys.argv)
         if FLAGS.zoo_tag and result.is_chief:
             entry = export.export_runs(
-                [result.model_dir], FLAGS.zoo_tag, data_dir=config.data_dir, readme=cards.checkout_readme()
+                [result.model_dir], FLAGS.zoo_tag, zoo_folder=zoo_folder, data_dir=config.data_dir,
+                readme=cards.checkout_readme(zoo_folder),
             )
-            print(f"zoo entry {entry['architecture']}.{entry['tag']} -> {manifest.entry_folder(entry)}", flush=True)
+            print(f"zoo entry {entry['architecture']}.{entry['tag']} -> {manifest.entry_folder(entry, zoo_folder)}",
+                  flush=True)
     except USER_ERRORS as e:
         print(f"train.py: error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -10,19 +10,25 @@ The signature and input, head and weights behaviour are keras.applications'
   loss see float32 logits.
 * Every layer has a deterministic name, including the strided identity shortcut
   keras leaves unnamed (`conv2_block3_0_pool`).
+* A model built for a zoo tag takes raw pixels: the preprocessing its manifest entry
+  records is a `Normalization` layer named `preprocessing` right after the input, as
+  keras.applications' newer models do (`include_preprocessing`). `weights="imagenet"`
+  and None add nothing, exactly as keras.applications.
 
 and two additions keras does not have: `features_only=True` (multi-scale feature
 maps, `keras_resnetv2.models.features`) and stochastic depth (`spec.drop_path_rate`,
 `drop_path_rates`).
 """
 
+import numbers
 import sys
 
 import keras
 from keras import layers
 
 from keras_resnetv2.models import features
-from keras_resnetv2.models.spec import ORDERS, STEMS, is_preactivation
+from keras_resnetv2.models.preprocessing import preprocessing_layer
+from keras_resnetv2.models.spec import ORDERS, STEMS, ResNetSpec, is_preactivation
 from keras_resnetv2.models.units import activate, kernel_initializer, residual_unit
 from keras_resnetv2.utils.checks import check_choice, fail
 from keras_resnetv2.weights import registry
@@ -42,6 +48,7 @@ def ResNet(
     classifier_activation="softmax",
     name="resnet",
     weights_arch=None,
+    include_preprocessing=None,
     features_only=False,
     out_indices=None,
 ):
@@ -73,6 +80,13 @@ def ResNet(
         weights_arch: the architecture name under which named weights are looked up
             (`"resnet50v2"`); None for an anonymous spec, which takes only None or a
             file for `weights`.
+        include_preprocessing: whether the model starts with the preprocessing that
+            the zoo entry of `weights` records (a `Normalization` layer named
+            `preprocessing`), so that it takes raw 0..255 images. None (default):
+            True for a zoo tag, False otherwise: "imagenet" and None build exactly
+            keras.applications' model, and a weights file records no preprocessing
+            (it is the bare net `train.py` trains on normalized images). False gives
+            the bare net for images you preprocess yourself (`preprocess_input`).
         features_only: return a model of the multi-scale feature maps instead, one
             output per stride, by increasing stride (`features.feature_maps(spec)`
             names them; ResNet50V2: `conv1_conv`, `conv2_block2_out`,
@@ -89,6 +103,8 @@ def ResNet(
     """
     registry.check_weights_argument(weights, weights_arch)
     check_choice("pooling", pooling, POOLINGS)
+    entry = registry.zoo_entry(weights, weights_arch)
+    include_preprocessing = _check_preprocessing(include_preprocessing, entry, weights)
     if features_only is not False and features_only is not True:
         fail("features_only", "`features_only` must be True or False.", features_only)
     if features_only:
@@ -106,6 +122,8 @@ def ResNet(
     pretrained = registry.pretrained_input(weights, weights_arch)
     if classes is None:
         classes = spec.default_classes if pretrained is None else pretrained[1]
+    if include_top and (not isinstance(classes, numbers.Integral) or isinstance(classes, bool) or classes < 1):
+        fail("classes", "`classes` must be a positive integer: the units of the `predictions` layer.", classes)
     if pretrained is not None:
         trained_classes = pretrained[1]
         if include_top and classes != trained_classes:
@@ -133,7 +151,8 @@ def ResNet(
         inputs = layers.Input(tensor=input_tensor, shape=input_shape, name="input_layer")
 
     _allow_deep_graph(spec)
-    x = _stem(inputs, spec)
+    x = preprocessing_layer(entry["preprocessing"])(inputs) if include_preprocessing else inputs
+    x = _stem(x, spec)
     rates = iter(drop_path_rates(spec))
     for stage, (units, width) in enumerate(zip(spec.stage_units, spec.stage_widths)):
         for unit in range(units):
@@ -159,6 +178,8 @@ def ResNet(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, x, name=name)
 
+    if entry is not None:
+        _check_zoo_spec(spec, entry, model.name)
     weights_path = registry.resolve_weights(weights, weights_arch, include_top=include_top)
     file_classes = None if include_top or weights_path is None else registry.top_classes(model, weights_path)
     if file_classes is not None:
@@ -182,6 +203,37 @@ def drop_path_rates(spec):
     unit i of N gets `spec.drop_path_rate * i / (N - 1)` (0 for the first)."""
     count = sum(spec.stage_units)
     return [spec.drop_path_rate * i / max(count - 1, 1) for i in range(count)]
+
+
+def _check_preprocessing(include_preprocessing, entry, weights):
+    """`include_preprocessing` resolved (None: with a zoo tag), or a ValueError."""
+    check_choice("include_preprocessing", include_preprocessing, (None, True, False))
+    if include_preprocessing is None:
+        return entry is not None
+    if include_preprocessing and entry is None:
+        fail(
+            "include_preprocessing",
+            "`include_preprocessing=True` adds the preprocessing a zoo entry records, so "
+            "`weights` must be a zoo tag; with None, 'imagenet' or a file, apply "
+            f"`preprocess_input` to the images (here weights={weights!r}).",
+            include_preprocessing,
+        )
+    return include_preprocessing
+
+
+def _check_zoo_spec(spec, entry, model_name):
+    """Raises unless the manifest entry records the very architecture being built."""
+    recorded = ResNetSpec.from_dict(entry["spec"]).to_dict()
+    built = spec.to_dict()
+    # Stochastic depth adds weightless layers for training only: zoo weights fine-tune with it.
+    differing = {k: (v, built.get(k)) for k, v in recorded.items() if built.get(k) != v and k != "drop_path_rate"}
+    if differing:
+        fail(
+            "weights",
+            f"The zoo entry {entry['architecture']}.{entry['tag']} records another "
+            f"architecture than {model_name!r}: (manifest, model) differ in {differing}.",
+            entry["tag"],
+        )
 
 
 def _allow_deep_graph(spec):

@@ -6,6 +6,9 @@ models (BGR, mean subtraction), "tf" mode for the keras v2 models (scale to [-1,
 CIFAR-family nets normalize each channel with the training set's mean and standard
 deviation (fb.resnet.torch's CIFAR recipe; the paper subtracts the per-pixel mean) and
 decode with that dataset's label names, both from `keras_resnetv2.catalog`.
+
+`preprocessing_layer` is the same standardization as a stock Keras layer, which the
+models built for a zoo tag start with (they take raw 0..255 pixels).
 """
 
 import keras
@@ -45,6 +48,23 @@ def preprocess_input(x, *, mode, data_format=None, dataset="cifar10"):
             f"<array of shape {tuple(np.shape(x))}>",
         )
     return (x - mean) / std
+
+
+def preprocessing_layer(record, *, name="preprocessing"):
+    """The stock layer that applies a zoo entry's `preprocessing` record to raw images.
+
+    `record` is the manifest's `{"mode": "standardize", "mean": [...], "std": [...]}`
+    (per channel, 0..255 scale): a `keras.layers.Normalization(mean, variance=std**2)`,
+    which has no variables and reloads from a `.keras` file with plain Keras.
+    """
+    check_choice("preprocessing mode", record["mode"], ("standardize",))
+    channels_first = keras.config.image_data_format() == "channels_first"
+    return keras.layers.Normalization(
+        axis=1 if channels_first else -1,
+        mean=[float(m) for m in record["mean"]],
+        variance=[float(s) ** 2 for s in record["std"]],
+        name=name,
+    )
 
 
 def decode_predictions(preds, top=5, *, dataset="imagenet"):

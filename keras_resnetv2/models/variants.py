@@ -1,8 +1,9 @@
 """The named architectures: a table of variants and one-line public builders.
 
 Every builder has keras.applications' signature, plus keyword-only options:
-`features_only` and `out_indices` (multi-scale feature maps), and spec options: any
-`ResNetSpec` field (`order`, `shortcut`, `gate_bias`, `drop_path_rate`...) and `layout`.
+`include_preprocessing` (a zoo model's own preprocessing), `features_only` and
+`out_indices` (multi-scale feature maps), and spec options: any `ResNetSpec` field
+(`order`, `shortcut`, `gate_bias`, `drop_path_rate`...) and `layout`.
 `ResNet56(shortcut="exclusive_gating")` is the paper's gated ResNet-56.
 """
 
@@ -11,6 +12,9 @@ import dataclasses
 from keras_resnetv2.models import builder
 from keras_resnetv2.models.spec import ResNetSpec
 from keras_resnetv2.utils.checks import check_choice
+
+# The builders' keyword-only spec options: `ResNetSpec` fields, the layout and a depth.
+SPEC_OPTIONS = [f.name for f in dataclasses.fields(ResNetSpec)] + ["layout", "depth"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +103,9 @@ Args:
         {classes}.
     features_only: return the multi-scale feature maps (one output per stride)
         instead; `out_indices` picks some of them (see `keras_resnetv2.ResNet`).
+    include_preprocessing: keyword-only; whether a model for a zoo tag starts with
+        the entry's preprocessing and takes raw 0..255 pixels (default: True for a
+        zoo tag, else False; see `keras_resnetv2.ResNet`).
     **spec_options: keyword-only overrides of any `ResNetSpec` field (`order`,
         `shortcut`, `gate_bias`, `projection`, `drop_path_rate`, ...) or `layout`.
         Named weights load only into the unmodified architecture, at any
@@ -127,8 +134,11 @@ def _make_builder(variant):
         *,
         features_only=False,
         out_indices=None,
+        include_preprocessing=None,
         **spec_options,
     ):
+        for option in spec_options:
+            check_choice("option", option, SPEC_OPTIONS)
         spec = variant.spec(**spec_options)
         weights_arch = variant.arch if spec.for_inference() == variant.spec() else None
         return builder.ResNet(
@@ -144,6 +154,7 @@ def _make_builder(variant):
             weights_arch=weights_arch,
             features_only=features_only,
             out_indices=out_indices,
+            include_preprocessing=include_preprocessing,
         )
 
     v2 = variant.order == "full_preactivation"

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import sys
 from typing import Optional
 
 import numpy as np
@@ -75,7 +76,8 @@ class TrainConfig:
             `{"stage_widths": [4, 8, 16]}` for a tiny net in a quick test.
         spec: a whole `ResNetSpec` as a dict (e.g. a search's `best.json`) to train
             instead of the named architecture; `model` then only names the run.
-        verbose: `model.fit` verbosity: "auto", 0, 1 (progress bar) or 2.
+        verbose: `model.fit` verbosity: 0, 1 (progress bar), 2 (one line per epoch)
+            or "auto": 1 on a terminal, 2 otherwise (`fit_verbosity`).
     """
 
     model: str = "ResNet20V2"
@@ -207,6 +209,15 @@ class TrainConfig:
         overrides = dict(self.spec_options)
         overrides.update({name: getattr(self, name) for name in SPEC_FIELDS if getattr(self, name) is not None})
         return overrides
+
+
+def fit_verbosity(verbose):
+    """`model.fit`'s verbosity for a config's `verbose`: "auto" is a progress bar (1)
+    on a terminal and one line per epoch (2) otherwise, since a bar's redraws fill a
+    log file or a pipe with carriage returns."""
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _check_int(name, value, *, minimum, optional=False):

@@ -16,6 +16,12 @@ Recipes (`RECIPES`), with departures from arXiv:1603.05027's CIFAR recipe:
 Both scale the learning rate (and the warm-up rate) linearly with the global batch:
 `lr = learning_rate * batch_size / 128` (Goyal et al. 2017).
 
+A recipe's default warm-up shrinks to fit a short run: it lasts at most a quarter of
+the run's steps (`fit_default_warmup`, with a printed note), so that it ends before the
+paper schedule's first decay at half the run; every full-length run keeps its 400
+iterations (the budget recipe's 4 Fashion-MNIST epochs have 1,872 steps). A warm-up
+given explicitly is kept, and one that does not fit is an error.
+
 Weight decay is an L2 penalty `weight_decay / 2 * ||w||^2` on every Conv2D and Dense
 kernel, added to the loss (`build_model`). Its gradient `weight_decay * w` then goes
 through the momentum, exactly Torch's coupled `optim.sgd` weight decay that the paper
@@ -24,6 +30,8 @@ momentum), which with momentum 0.9 decays about 10x less. Departure: Torch decay
 every parameter; BN's gamma/beta and biases are not decayed here (usual Keras/TF
 practice). The reported `loss` includes the penalty; `cross_entropy` does not.
 """
+
+import dataclasses
 
 import keras
 
@@ -44,6 +52,21 @@ RECIPE_DEFAULTS = {
         momentum=0.9, nesterov=True, warmup_steps=400,
     ),
 }
+
+
+def fit_default_warmup(config, total_steps):
+    """`config` (resolved) with the recipe's default warm-up cut to a quarter of
+    `total_steps` when it is longer, saying so; call it only for a default warm-up."""
+    fitted = min(config.warmup_steps, total_steps // 4)
+    if fitted == config.warmup_steps:
+        return config
+    print(
+        f"note: the {config.recipe} recipe's {config.warmup_steps}-step warm-up does not fit this run's "
+        f"{total_steps} training steps; warming up for {fitted} (at most a quarter of the run). "
+        "--warmup_steps sets it.",
+        flush=True,
+    )
+    return dataclasses.replace(config, warmup_steps=fitted)
 
 
 def learning_rate_schedule(config, total_steps):

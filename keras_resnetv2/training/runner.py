@@ -14,13 +14,14 @@ from keras_resnetv2.models import batchnorm
 from keras_resnetv2.models.builder import ResNet
 from keras_resnetv2.training import artifacts
 from keras_resnetv2.training.backup import EpochBackup, StopOnNaN, identity_of, restore_backup
+from keras_resnetv2.training.config import fit_verbosity
 from keras_resnetv2.training.distribution import (
     adapt_to_multi_worker,
     check_global_batch,
     distributable,
     make_strategy,
 )
-from keras_resnetv2.training.recipes import make_optimizer
+from keras_resnetv2.training.recipes import fit_default_warmup, make_optimizer
 
 
 def _build(config, info, **kwargs):
@@ -182,6 +183,7 @@ def run(config, *, command=None):
         TrainingDiverged: the loss became NaN; the last good backup is kept.
     """
     start = time.time()
+    default_warmup = config.warmup_steps is None
     config = config.resolved()
     distribution = make_strategy(config.distribution)
     check_global_batch(config.batch_size, distribution.num_replicas)
@@ -198,6 +200,8 @@ def run(config, *, command=None):
     info = dataset.info
     steps = data_lib.steps_per_epoch(len(dataset.train[0]), config.batch_size)
     total_steps = steps * config.epochs
+    if default_warmup:
+        config = fit_default_warmup(config, total_steps)
 
     # Only the chief writes `model_dir`; the other workers of a multi-worker run write
     # their logs to a temporary folder removed at the end (as in TF's multi-worker
@@ -260,7 +264,7 @@ def run(config, *, command=None):
             validation_data=val_ds,
             callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles, reproducibly
-            verbose=config.verbose,
+            verbose=fit_verbosity(config.verbose),
         )
         test = model.evaluate(test_ds, return_dict=True, verbose=0)
         wall_time = time.time() - start

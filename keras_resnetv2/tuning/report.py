@@ -126,5 +126,9 @@ def read_spec_file(path):
     try:
         ResNetSpec.from_dict(spec)
     except (TypeError, ValueError) as error:
-        fail("spec", f"{path} does not hold a valid ResNetSpec: {error}", path)
+        # The spec's own message ends with its "Received: field=value": kept as the
+        # file's content, so that the message says "Received:" once, for `spec`.
+        requirement, _, received = str(error).partition(" Received: ")
+        in_file = f" (the file has {received})" if received else ""
+        fail("spec", f"{path} does not hold a valid ResNetSpec: {requirement}{in_file}.", path)
     return spec, recipe

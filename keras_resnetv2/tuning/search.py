@@ -26,11 +26,24 @@ compile code; trials are scored by their final-epoch validation accuracy. A sear
 resumes from `tune_dir` when rerun (completed trials are kept, the interrupted one
 is redone: `_compat.keras_tuner`), and distributes with KerasTuner's chief/worker mode
 (`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`, `KERASTUNER_TUNER_ID`).
+
+What the training config sets explicitly is never overridden by the space: its
+`CONFIG_DIMENSIONS` (train.py's `--order`, `--warmup_steps`...) pin their
+hyperparameter, and architecture options the space decides (`depth`, `spec_options`,
+`spec`) are refused outside an ablation. Default warm-ups shrink to fit a short run as
+in `training.recipes`.
+
+KerasTuner's chief serves the oracle over gRPC without authentication or encryption
+(`add_insecure_port`): a chief asked to listen on an address that is neither loopback
+nor private warns before it starts (`warn_if_exposed`).
 """
 
 import dataclasses
+import ipaddress
 import json
 import os
+import socket
+import warnings
 
 import keras
 import keras_tuner
@@ -38,10 +51,12 @@ import keras_tuner
 from keras_resnetv2 import data as data_lib
 from keras_resnetv2._compat import keras_tuner as tuner_compat
 from keras_resnetv2.paper.ablations import ABLATIONS
+from keras_resnetv2.training.config import fit_verbosity
 from keras_resnetv2.training.distribution import check_global_batch, make_strategy
+from keras_resnetv2.training.recipes import fit_default_warmup
 from keras_resnetv2.tuning import report as tuning_report
 from keras_resnetv2.tuning.hypermodel import HyperResNet
-from keras_resnetv2.tuning.space import TUNERS, Range, resolve_space
+from keras_resnetv2.tuning.space import CONFIG_DIMENSIONS, DEFAULT_SPACE, TUNERS, Range, pin_given, resolve_space
 from keras_resnetv2.utils.checks import check_choice, fail
 from keras_resnetv2.utils.files import atomic_write_text
 
@@ -111,15 +126,27 @@ def search(config, tune, *, callbacks=None, verbose=None):
         tune: a `TuneConfig`.
         callbacks: extra Keras callbacks of every trial's `fit`.
         verbose: KerasTuner's and `fit`'s verbosity; default `config.verbose`
-            ("auto": 1, a progress bar).
+            ("auto": a progress bar on a terminal, one line per epoch otherwise).
 
     Returns:
         The ranked trial rows (see `tuning_report.trial_rows`); the report is in
         `tune.tune_dir`.
     """
+    default_warmup = config.warmup_steps is None
+    if not tune.ablation:
+        for name in ("depth", "spec_options", "spec"):
+            if getattr(config, name):
+                fail(
+                    name,
+                    f"A search's space decides the architecture, so `{name}` (--{name}) does not apply: "
+                    'pin or restrict it in the space (--tune_space), e.g. {"block": "basic", "depth_basic": 56}.',
+                    getattr(config, name),
+                )
+        given = {name: getattr(config, name) for name in CONFIG_DIMENSIONS if getattr(config, name) is not None}
+        tune = dataclasses.replace(tune, space=pin_given(tune.space, given))
     config = config.resolved()
     if verbose is None:
-        verbose = 1 if config.verbose == "auto" else config.verbose
+        verbose = fit_verbosity(config.verbose)
     if not config.validation_split > 0:
         fail(
             "validation_split",
@@ -135,9 +162,13 @@ def search(config, tune, *, callbacks=None, verbose=None):
         train_subset=config.train_subset,
     )
     steps = data_lib.steps_per_epoch(len(dataset.train[0]), config.batch_size)
+    space = resolve_space(**tune.space)
+    if default_warmup:  # the ablation rows' warm-up, and the space's default choices
+        config = fit_default_warmup(config, config.epochs * steps)
+        if "warmup_steps" not in tune.space:
+            space["warmup_steps"] = tuple(sorted({min(v, config.warmup_steps) for v in DEFAULT_SPACE["warmup_steps"]}))
     hypermodel = HyperResNet(
-        config, dataset.info, steps_per_epoch=steps, space=resolve_space(**tune.space),
-        ablation=tune.ablation, seeds=tune.seeds,
+        config, dataset.info, steps_per_epoch=steps, space=space, ablation=tune.ablation, seeds=tune.seeds,
     )
     tuner = _make_tuner(tune, hypermodel, distribution.strategy)
     train_ds = data_lib.train_pipeline(
@@ -146,6 +177,8 @@ def search(config, tune, *, callbacks=None, verbose=None):
     )
     val_ds = data_lib.eval_pipeline(*dataset.validation, batch_size=config.batch_size, mean=dataset.mean, std=dataset.std)
     writes_report = "KERASTUNER_ORACLE_IP" not in os.environ or "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
+    if os.environ.get("KERASTUNER_ORACLE_IP") and os.environ.get("KERASTUNER_TUNER_ID") == "chief":
+        warn_if_exposed(os.environ["KERASTUNER_ORACLE_IP"])
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
@@ -173,6 +206,34 @@ def search(config, tune, *, callbacks=None, verbose=None):
     summary = f"best val_accuracy {best[tuning_report.SCORE]:.4f} (trial {best['trial']})" if best else "no trial completed"
     print(f"search: {len(rows)} trials, {summary} -> {tune.tune_dir}", flush=True)
     return rows
+
+
+def warn_if_exposed(host):
+    """Warns unless every address of `host` is loopback or private (RFC 1918, ULA).
+
+    KerasTuner's chief listens there with gRPC's insecure port: anyone who reaches it
+    can read and steer the search, unauthenticated and unencrypted. An unspecified
+    address (0.0.0.0, ::) listens on every interface, public ones included.
+    """
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        addresses = set()
+    exposed = [a for a in sorted(addresses) if not _is_internal(ipaddress.ip_address(a.split("%")[0]))]
+    if exposed or not addresses:
+        warnings.warn(
+            f"The KerasTuner chief will listen on KERASTUNER_ORACLE_IP={host!r} "
+            f"({', '.join(exposed) if exposed else 'an address that does not resolve'}), which is neither "
+            "loopback nor private. Its gRPC service has no authentication and no encryption: anyone who "
+            "reaches it can read and steer the search. Run distributed searches on a trusted network.",
+            stacklevel=2,
+        )
+        return True
+    return False
+
+
+def _is_internal(address):
+    return (address.is_loopback or address.is_private) and not address.is_unspecified
 
 
 def write_search_report(tuner, hypermodel, folder):

@@ -86,6 +86,10 @@ DIMENSIONS = {
     "drop_path_rate": Dimension(low=0.0, high=0.9),
 }
 
+# `TrainConfig` fields that are dimensions of the space too: set in the config (a
+# train.py flag), they pin their dimension (`pin_given`).
+CONFIG_DIMENSIONS = ("order", "shortcut", "learning_rate", "weight_decay", "warmup_steps")
+
 # The default search: every order and shortcut, CPU-sized depths, and ranges.
 DEFAULT_SPACE = {
     "order": tuple(ORDERS),
@@ -130,6 +134,26 @@ def resolve_space(**requested):
     for name, value in requested.items():
         check_choice("hyperparameter", name, DIMENSIONS)
         space[name] = DIMENSIONS[name].check(name, value)
+    return space
+
+
+def pin_given(requested, given):
+    """`requested` (the caller's space) with each hyperparameter of `given` pinned.
+
+    `given` maps names to values set outside the space (train.py's `--warmup_steps`
+    with `--tune`): a flag given explicitly is never overridden by the space. A name
+    that `requested` already sets to something else is a ValueError.
+    """
+    space = dict(requested)
+    for name, value in given.items():
+        if name in space and DIMENSIONS[name].check(name, space[name]) != DIMENSIONS[name].check(name, value):
+            fail(
+                name,
+                f"`{name}` is given twice, as {value!r} (--{name}) and as {space[name]!r} in the search "
+                f"space (--tune_space): give it once (a value in --tune_space pins it, a list restricts it).",
+                value,
+            )
+        space[name] = value
     return space
 
 

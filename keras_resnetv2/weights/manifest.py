@@ -5,9 +5,17 @@ holding everything needed to rebuild, verify, use and reproduce it. `validate_ma
 is the schema; every read goes through it, so a malformed manifest fails with the
 entry and field at fault rather than deep inside a load.
 
-The zoo folder is, in this order: `$KERAS_RESNETV2_ZOO_DIR` (a private zoo), the
-`zoo/` folder of a source checkout or editable install, or the copy installed with the
-package (`keras_resnetv2/weights/bundled`, see setup.py).
+Two zoos are read, and their entries are all visible:
+
+* the bundled zoo: the `zoo/` folder of a source checkout or editable install, or the
+  copy installed with the package (`keras_resnetv2/weights/bundled`, see setup.py);
+* a zoo of your own, `$KERAS_RESNETV2_ZOO_DIR`, which ADDS to the bundled one. An entry
+  named in both is the user's: its manifest entry and its files replace the bundled
+  ones (`python -m keras_resnetv2.zoo list` marks it).
+
+New entries (`python -m keras_resnetv2.zoo export`, `train.py --zoo_tag`) are written to
+`zoo_dir()`: `$KERAS_RESNETV2_ZOO_DIR`, else the checkout's `zoo/`; never into an
+installed package, which is refused with a message naming the variable.
 """
 
 import json
@@ -50,21 +58,57 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def zoo_dir():
-    """The folder of `manifest.json` and the entries' folders (see the module doc)."""
+def source_checkout():
+    """The repository root when the package runs from a source checkout (or an editable
+    install of one), else None."""
+    checkout = pathlib.Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "setup.py").is_file() else None
+
+
+def bundled_dir():
+    """The zoo shipped with the package: a checkout's `zoo/`, or the installed copy."""
+    checkout = source_checkout()
+    return checkout / "zoo" if checkout else pathlib.Path(__file__).resolve().parent / "bundled"
+
+
+def user_dir():
+    """`$KERAS_RESNETV2_ZOO_DIR`, the user's zoo, or None."""
     override = os.environ.get(ZOO_DIR_VARIABLE)
-    if override:
-        return pathlib.Path(override)
-    here = pathlib.Path(__file__).resolve().parent
-    checkout = here.parents[1]
-    if (checkout / "setup.py").is_file():  # a source checkout or editable install
-        return checkout / "zoo"
-    return here / "bundled"
+    return pathlib.Path(override) if override else None
+
+
+def zoo_dirs():
+    """The zoos read, in increasing precedence: the bundled one, then the user's."""
+    return [bundled_dir()] + ([user_dir()] if user_dir() else [])
+
+
+def zoo_dir():
+    """The zoo that new entries are written to: `$KERAS_RESNETV2_ZOO_DIR`, else a
+    checkout's `zoo/`; a ValueError from an installed package (its files are the
+    installation's, replaced by the next upgrade)."""
+    if user_dir():
+        return user_dir()
+    if source_checkout():
+        return bundled_dir()
+    fail(
+        ZOO_DIR_VARIABLE,
+        f"Writing a zoo entry needs a zoo folder of your own: keras_resnetv2 is installed "
+        f"({pathlib.Path(__file__).resolve().parents[1]}), and its bundled zoo is never "
+        f"written to. Set {ZOO_DIR_VARIABLE} to a folder (it adds to the bundled zoo).",
+        os.environ.get(ZOO_DIR_VARIABLE),
+    )
 
 
 def read_manifest(folder=None):
-    """The validated manifest of `folder` (default `zoo_dir()`); empty if it has none."""
-    path = pathlib.Path(folder or zoo_dir()) / MANIFEST_NAME
+    """The validated manifest of `folder`, empty if it has none; without `folder`, the
+    zoos of `zoo_dirs()` merged (an entry of the user's zoo replaces a bundled one of
+    the same name)."""
+    if folder is None:
+        merged = {"schema_version": SCHEMA_VERSION, "entries": {}}
+        for each in zoo_dirs():
+            merged["entries"].update(read_manifest(each)["entries"])
+        return merged
+    path = pathlib.Path(folder) / MANIFEST_NAME
     if not path.is_file():
         return {"schema_version": SCHEMA_VERSION, "entries": {}}
     try:
@@ -76,8 +120,16 @@ def read_manifest(folder=None):
 
 
 def entries(folder=None):
-    """`{name: entry}` of the manifest, in file order."""
+    """`{name: entry}` of the manifest (default: every zoo, merged), in file order."""
     return read_manifest(folder)["entries"]
+
+
+def source_of(name):
+    """The zoo folder whose manifest provides entry `name` (the user's wins), or None."""
+    for folder in reversed(zoo_dirs()):
+        if name in entries(folder):
+            return folder
+    return None
 
 
 def tags_of(architecture, folder=None):
@@ -94,8 +146,10 @@ def get_entry(name, folder=None):
 
 
 def entry_folder(entry, folder=None):
-    """The folder of an entry's weights, card and plots."""
-    return pathlib.Path(folder or zoo_dir()) / entry_name(entry)
+    """The folder of an entry's weights, card and plots in zoo `folder` (default: the
+    zoo that provides the entry, else the one new entries are written to)."""
+    folder = folder or source_of(entry_name(entry)) or zoo_dir()
+    return pathlib.Path(folder) / entry_name(entry)
 
 
 def entry_name(entry):
@@ -161,7 +215,8 @@ def _check_fields(value, schema, where):
 
 
 def write_manifest(manifest, folder=None):
-    """Validates `manifest` and writes it to `folder`'s manifest.json (atomically)."""
+    """Validates `manifest` and writes it to `folder`'s manifest.json (atomically);
+    default: `zoo_dir()`."""
     validate_manifest(manifest, source="the new manifest")
     path = pathlib.Path(folder or zoo_dir()) / MANIFEST_NAME
     path.parent.mkdir(parents=True, exist_ok=True)

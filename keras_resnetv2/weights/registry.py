@@ -8,10 +8,20 @@ manifest). A zoo file is looked for in the zoo folder, then in the Keras cache
 from `$KERAS_RESNETV2_MIRROR/<file name>`), and its SHA-256 is checked on every load.
 A mismatching cached or downloaded file is removed; a mismatching file in the zoo
 folder is reported and left in place (it belongs to the checkout or installation).
+An entry whose file is hosted nowhere has no URLs; without its local file, loading it
+says so.
+
+Before any file is loaded, its architecture is matched with the model's
+(`check_architecture`): Keras assigns the variables of a `.weights.h5` file by a path
+made of each layer's class and rank (`layers/batch_normalization_3`), and those of a
+legacy `.h5` file by rank alone, so a file of another net with the same shapes
+(ResNet-20 into ResNet-20V2) would load silently. The layer names recorded in the file
+must be the model's, at the same paths, with the same variable shapes.
 """
 
 import os
 import pathlib
+import re
 
 import h5py
 import keras
@@ -71,16 +81,21 @@ def check_weights_argument(weights, arch):
     )
 
 
+def zoo_entry(weights, arch):
+    """The manifest entry of zoo tag `weights` of architecture `arch`, or None."""
+    if isinstance(weights, str) and weights in manifest.tags_of(arch):
+        return manifest.get_entry(f"{arch}.{weights}")
+    return None
+
+
 def pretrained_input(weights, arch):
     """`(input_shape, classes)` the named `weights` were trained with (`input_shape`
     channels last; None for ImageNet: the net's default size), or None for random
     initialization or a file."""
     if weights == "imagenet":
         return None, 1000
-    if isinstance(weights, str) and weights in manifest.tags_of(arch):
-        entry = manifest.get_entry(f"{arch}.{weights}")
-        return tuple(entry["input_shape"]), entry["classes"]
-    return None
+    entry = zoo_entry(weights, arch)
+    return None if entry is None else (tuple(entry["input_shape"]), entry["classes"])
 
 
 def imagenet_file(arch, *, include_top):
@@ -103,6 +118,13 @@ def zoo_file(entry, *, folder=None):
     if local.is_file():
         verify_file(local, sha256, algorithm="sha256", remove=False)
         return str(local)
+    if not entry["urls"] and not os.environ.get(MIRROR_VARIABLE) and not (cache_dir() / file_name).is_file():
+        raise OSError(
+            f"The zoo entry {manifest.entry_name(entry)!r} has no download URL (its manifest lists "
+            f"none: the file is not hosted anywhere), and its file {file_name!r} is neither in the "
+            f"zoo folder {local.parent} nor in the cache {cache_dir()}. Copy the file to one of "
+            f"them, or set {MIRROR_VARIABLE} to a base URL serving it."
+        )
     path = _download(file_name, entry["urls"])
     verify_file(path, sha256, algorithm="sha256")
     return path
@@ -161,22 +183,19 @@ def resolve_weights(weights, arch, *, include_top):
         return None
     if weights == "imagenet" and weights in available_weights(arch):
         return imagenet_file(arch, include_top=include_top)
-    if isinstance(weights, str) and weights in manifest.tags_of(arch):
-        return zoo_file(manifest.get_entry(f"{arch}.{weights}"))
-    return os.fspath(weights)
+    entry = zoo_entry(weights, arch)
+    return os.fspath(weights) if entry is None else zoo_file(entry)
 
 
 def load_weights(model, path):
-    """`model.load_weights(path)`, with an error naming both sides on a mismatch.
+    """`model.load_weights(path)` once the file's architecture matches the model's.
 
-    Keras 3 only warns when a `.weights.h5` file lacks some of the model's layers, so
-    the file's variable shapes are compared with the model's first: a file of another
-    architecture is an error, never a partial load.
+    A file of another architecture (other layer names, paths or shapes) is an error
+    naming both sides and the first differences, never a partial or shuffled load.
     """
     path = os.fspath(path)
+    check_architecture(model, path)
     try:
-        if path.endswith(".weights.h5"):
-            _check_variable_shapes(model, path)
         model.load_weights(path)
     except (ValueError, KeyError, OSError) as error:
         fail(
@@ -220,11 +239,104 @@ def _file_shapes(path):
     return shapes
 
 
-def _check_variable_shapes(model, path):
-    shapes = _file_shapes(path)
-    expected = [tuple(w.shape) for w in model.weights]
-    if sorted(shapes) != sorted(expected):
-        raise ValueError(
-            f"the file holds {len(shapes)} variables, the model has {len(expected)}, "
-            "and their shapes differ."
-        )
+def check_architecture(model, path):
+    """Raises a ValueError unless the weights file at `path` holds `model`'s layers.
+
+    Compares the layers that have variables, reading only names and shapes (h5py):
+    for a Keras 3 `.weights.h5` file, each layer's path (what Keras loads by), the
+    layer name Keras records beside it, and its variables' shapes; for a legacy
+    `.h5` file (keras.applications' format, loaded by rank), the ordered layer
+    names and shapes. Other formats are left to Keras.
+    """
+    if path.endswith(".weights.h5"):
+        expected, found = _model_layers(model), _keras3_file_layers(path)
+    elif path.endswith(".h5"):
+        expected, found = _model_layers(model, legacy=True), _legacy_file_layers(path)
+    else:
+        return
+    if found == expected:
+        return
+    differences = [
+        _difference(key, found.get(key), expected.get(key))
+        for key in list(expected) + [k for k in found if k not in expected]
+        if found.get(key) != expected.get(key)
+    ]
+    only_file = sorted({v[0] for v in found.values()} - {v[0] for v in expected.values()})
+    only_model = sorted({v[0] for v in expected.values()} - {v[0] for v in found.values()})
+    fail(
+        "weights",
+        f"The weights file {path}{_known_as(path)} does not fit the architecture of "
+        f"{model.name!r}: {len(differences)} of its layers with weights differ "
+        f"({len(found)} in the file, {len(expected)} in the model). First differences: "
+        f"{'; '.join(differences[:3])}. Layer names only in the file: {only_file[:5]}"
+        f"{' ...' if len(only_file) > 5 else ''}; only in the model: {only_model[:5]}"
+        f"{' ...' if len(only_model) > 5 else ''}.",
+        path,
+    )
+
+
+def _model_layers(model, *, legacy=False):
+    """`{key: (layer name, variable shapes)}` of the model's layers with variables,
+    keyed as Keras keys them in a file of that format."""
+    layers, counts = {}, {}
+    for rank, layer in enumerate(model.layers):
+        # Keras 3 (saving_lib) names a layer's group after its class, snake-cased,
+        # numbered from the second of a class: conv2d, conv2d_1...
+        kind = _snake_case(type(layer).__name__)
+        key = kind if kind not in counts else f"{kind}_{counts[kind]}"
+        counts[kind] = counts.get(kind, 0) + 1
+        variables = layer.trainable_weights + layer.non_trainable_weights if legacy else layer.weights
+        if variables:
+            layers[f"#{len(layers)}" if legacy else f"layers/{key}"] = (
+                layer.name, [tuple(int(d) for d in v.shape) for v in variables])
+    return layers
+
+
+def _keras3_file_layers(path):
+    layers = {}
+    with h5py.File(path, "r") as file:
+        for key, group in file.get("layers", {}).items():
+            variables = group.get("vars")
+            if variables is not None and len(variables):
+                names = sorted(variables, key=int)
+                layers[f"layers/{key}"] = (
+                    _text(variables.attrs.get("name", key)), [tuple(variables[n].shape) for n in names])
+    return layers
+
+
+def _legacy_file_layers(path):
+    layers = {}
+    with h5py.File(path, "r") as file:
+        root = file["model_weights"] if "model_weights" in file else file
+        for name in root.attrs.get("layer_names", []):
+            group = root[_text(name)]
+            weight_names = [_text(w) for w in group.attrs.get("weight_names", [])]
+            if weight_names:
+                layers[f"#{len(layers)}"] = (_text(name), [tuple(group[w].shape) for w in weight_names])
+    return layers
+
+
+def _known_as(path):
+    """`" (the zoo entry 'x.y')"` when the file is one of the zoo's, else ""."""
+    size = os.path.getsize(path)
+    candidates = [e for e in manifest.entries().values() if e["file"]["size"] == size]
+    digest = file_digest(path, "sha256") if candidates else None
+    names = [manifest.entry_name(e) for e in candidates if e["file"]["sha256"] == digest]
+    return f" (the zoo entry {names[0]!r})" if names else ""
+
+
+def _difference(key, in_file, in_model):
+    """One mismatch between the file and the model at `key`, in words."""
+    if in_file and in_model and in_file[0] == in_model[0]:
+        return f"{key} ({in_file[0]}): shapes {in_file[1]} in the file, {in_model[1]} in the model"
+    return (f"{key}: {in_file[0] if in_file else 'nothing'} in the file, "
+            f"{in_model[0] if in_model else 'nothing'} in the model")
+
+
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -3,9 +3,13 @@
     python -m keras_resnetv2.zoo list                       # the entries, one per line
     python -m keras_resnetv2.zoo show resnet20v2.fashion_mnist
     python -m keras_resnetv2.zoo verify [NAME]              # sha256 and parameter count
-    python -m keras_resnetv2.zoo evaluate NAME              # test accuracy vs the manifest
+    python -m keras_resnetv2.zoo evaluate NAME              # raw-pixel test accuracy vs the manifest
     python -m keras_resnetv2.zoo export RUN_DIR [RUN_DIR...] --tag=fashion_mnist
     python -m keras_resnetv2.zoo cards                      # regenerate cards + README table
+
+The entries are the bundled zoo's plus those of `$KERAS_RESNETV2_ZOO_DIR` (which win
+on a shared name); `export` and `cards` write to `$KERAS_RESNETV2_ZOO_DIR`, or to a
+source checkout's zoo/, never into an installed package.
 
 Exit status 0 when every check holds, 1 otherwise (and on bad input, with the reason).
 """
@@ -32,14 +36,15 @@ def main(argv=None):
     show.add_argument("name")
     verify = commands.add_parser("verify", help="Check the files' sha256 and the built models' parameters.")
     verify.add_argument("name", nargs="?")
-    evaluate = commands.add_parser("evaluate", help="Recompute an entry's test accuracy on the real test set.")
+    evaluate = commands.add_parser(
+        "evaluate", help="Recompute an entry's test accuracy: raw test images into the model its tag builds.")
     evaluate.add_argument("name")
     evaluate.add_argument("--data_dir", help="The dataset's folder (default: the usual place).")
     evaluate.add_argument("--tolerance", type=float, default=TOLERANCE, help="Accepted difference (fraction).")
     export = commands.add_parser("export", help="Make an entry of finished train.py runs (one per seed).")
     export.add_argument("run_dirs", nargs="+")
     export.add_argument("--tag", required=True)
-    export.add_argument("--url", action="append", help="Download URL of the weights file (repeatable).")
+    export.add_argument("--url", action="append", help="Where the weights file is really hosted (repeatable).")
     export.add_argument("--data_dir")
     export.add_argument("--readme", help="README.md whose zoo table to regenerate (default: the checkout's).")
     commands.add_parser("cards", help="Regenerate the model cards and the README's zoo table.")
@@ -52,11 +57,16 @@ def main(argv=None):
 
 
 def _list(args):
+    user = manifest.user_dir()
+    bundled = manifest.entries(manifest.bundled_dir())
     for name, entry in manifest.entries().items():
         metrics = entry["metrics"]
+        origin = ""
+        if user and manifest.source_of(name) == user:
+            origin = f"  [{manifest.ZOO_DIR_VARIABLE}{', replaces the bundled entry' if name in bundled else ''}]"
         print(f"{name:32} {entry['builder']}(weights={entry['tag']!r})  {entry['dataset']['name']}  "
               f"test accuracy {100 * metrics['test_accuracy']:.2f}%  {metrics['epochs']} epochs  "
-              f"{entry['parameters']['total']:,} parameters  {entry['file']['size'] / 2**20:.1f} MiB")
+              f"{entry['parameters']['total']:,} parameters  {entry['file']['size'] / 2**20:.1f} MiB{origin}")
     return 0
 
 
@@ -90,23 +100,25 @@ def _evaluate(args):
     recorded = entry["metrics"]["test_accuracy"]
     ok = abs(result.accuracy - recorded) <= args.tolerance
     print(f"{'OK' if ok else 'FAIL'}  {args.name}: test accuracy {100 * result.accuracy:.2f}% on "
-          f"{result.examples:,} images; manifest {100 * recorded:.2f}% (tolerance {100 * args.tolerance:.2f} point)")
+          f"{result.examples:,} raw images; manifest {100 * recorded:.2f}% (tolerance {100 * args.tolerance:.2f} point)")
     return 0 if ok else 1
 
 
 def _export(args):
-    entry = export_runs(args.run_dirs, args.tag, urls=args.url, data_dir=args.data_dir,
-                        readme=args.readme or cards.checkout_readme())
+    folder = manifest.zoo_dir()
+    entry = export_runs(args.run_dirs, args.tag, zoo_folder=folder, urls=args.url, data_dir=args.data_dir,
+                        readme=args.readme or cards.checkout_readme(folder))
     print(f"exported {manifest.entry_name(entry)}: test accuracy {100 * entry['metrics']['test_accuracy']:.2f}% "
-          f"-> {manifest.entry_folder(entry)}")
+          f"-> {manifest.entry_folder(entry, folder)}")
     return 0
 
 
 def _cards(args):
-    entries = manifest.entries()
+    folder = manifest.zoo_dir()
+    entries = manifest.entries(folder)
     for entry in entries.values():
-        cards.write_card(entry)
-    readme = cards.checkout_readme()
+        cards.write_card(entry, folder)
+    readme = cards.checkout_readme(folder)
     if readme:
         cards.update_readme(readme, entries)
     print(f"wrote {len(entries)} card(s)" + (f" and the table of {readme}" if readme else ""))

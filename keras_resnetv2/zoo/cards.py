@@ -7,6 +7,7 @@ manifest (`python -m keras_resnetv2.zoo cards`), never edited by hand.
 """
 
 import json
+import pathlib
 import re
 
 import numpy as np
@@ -52,11 +53,15 @@ def update_readme(path, entries):
     return updated != text
 
 
-def checkout_readme():
-    """The README.md beside the zoo folder of a source checkout, or None."""
-    folder = manifest.zoo_dir()
-    path = folder.parent / "README.md"
-    return str(path) if folder.name == "zoo" and path.is_file() else None
+def checkout_readme(folder=None):
+    """The README.md of a source checkout when `folder` (default: the zoo new entries
+    go to) is that checkout's zoo, else None: a zoo of your own has no README table."""
+    checkout = manifest.source_checkout()
+    if checkout is None:
+        return None
+    target = pathlib.Path(folder or manifest.zoo_dir()).resolve()
+    readme = checkout / "README.md"
+    return str(readme) if target == manifest.bundled_dir().resolve() and readme.is_file() else None
 
 
 def model_card(entry, evaluation):
@@ -99,13 +104,15 @@ import numpy as np
 import keras_resnetv2
 
 model = keras_resnetv2.{entry['builder']}(weights={entry['tag']!r})  # verifies the sha256
-images = np.zeros((1, {h}, {w}, {c}), "float32")  # your images, 0..255
-x = keras_resnetv2.preprocess_input(images, mode={prep['mode']!r}, dataset={prep['dataset']!r})
-keras_resnetv2.decode_predictions(model.predict(x), top=3, dataset={prep['dataset']!r})
+images = np.zeros((1, {h}, {w}, {c}), "uint8")  # your images: raw pixels, 0..255
+keras_resnetv2.decode_predictions(model.predict(images), top=3, dataset={prep['dataset']!r})
 ```
 
-Preprocessing: per-channel `(x - mean) / std` with the training images' statistics on the
-0..255 scale, mean {_numbers(prep['mean'])}, std {_numbers(prep['std'])}.
+Preprocessing is inside the model: its first layer (`preprocessing`, a Keras `Normalization`)
+standardizes each channel, `(x - mean) / std` with the training images' statistics on the
+0..255 scale, mean {_numbers(prep['mean'])}, std {_numbers(prep['std'])}. For images you
+standardize yourself (`keras_resnetv2.preprocess_input(x, mode={prep['mode']!r}, dataset={prep['dataset']!r})`),
+build the bare net: `keras_resnetv2.{entry['builder']}(weights={entry['tag']!r}, include_preprocessing=False)`.
 
 ## Training curves
 

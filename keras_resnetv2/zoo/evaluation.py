@@ -1,7 +1,8 @@
 """Recomputes a zoo entry's test accuracy on the real test set (and its confusion matrix).
 
-Needs the dataset (`keras_resnetv2.data`, which uses TensorFlow); the images are
-normalized with the entry's recorded per-channel mean and std, exactly as in training.
+Needs the dataset (`keras_resnetv2.data`, which uses TensorFlow). `evaluate` measures
+what users get: the raw 0..255 test images into the model the entry's builder makes
+for its tag, whose first layer applies the entry's preprocessing.
 """
 
 import dataclasses
@@ -32,25 +33,28 @@ class Evaluation:
         return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=1), 1)
 
 
-def evaluate_model(model, *, dataset, mean, std, data_dir=None, batch_size=500):
+def evaluate_model(model, *, dataset, mean=None, std=None, data_dir=None, batch_size=500, limit=None):
     """Classifies the test split of `dataset` with `model`.
 
     Args:
-        model: a classifier taking normalized images.
+        model: a classifier.
         dataset: a `keras_resnetv2.data` dataset name.
-        mean, std: per-channel statistics on the 0..255 scale (the entry's
-            `preprocessing`).
+        mean, std: per-channel statistics on the 0..255 scale to normalize the
+            images with, for a bare net; None (default) feeds the raw uint8 images,
+            for a model that preprocesses them itself.
         data_dir: the dataset's folder, as `keras_resnetv2.data.load` takes it.
         batch_size: images per forward pass.
+        limit: evaluate only the first `limit` test images (quick checks).
 
     Returns:
         An `Evaluation`.
     """
     images, labels = data.load(dataset, data_dir=data_dir).test
-    mean = np.asarray(mean, "float32")
-    std = np.asarray(std, "float32")
+    images, labels = images[:limit], labels[:limit]
+    if mean is not None:
+        images = (images.astype("float32") - np.asarray(mean, "float32")) / np.asarray(std, "float32")
     predicted = np.concatenate([
-        np.argmax(model.predict_on_batch((images[i:i + batch_size].astype("float32") - mean) / std), axis=-1)
+        np.argmax(model.predict_on_batch(images[i:i + batch_size]), axis=-1)
         for i in range(0, len(images), batch_size)
     ])
     classes = int(model.output.shape[-1])
@@ -59,16 +63,10 @@ def evaluate_model(model, *, dataset, mean, std, data_dir=None, batch_size=500):
     return Evaluation(accuracy=float(np.mean(predicted == labels)), confusion=confusion, examples=len(labels))
 
 
-def evaluate(name, *, data_dir=None):
-    """Builds the zoo entry `name` through its builder (`weights=tag`, so the file is
-    found and verified as users get it) and evaluates it on the real test set."""
+def evaluate(name, *, data_dir=None, limit=None):
+    """Builds the zoo entry `name` as users get it (its builder with `weights=tag`: the
+    file found and verified, the preprocessing inside the model) and evaluates it on
+    the raw test images (the first `limit` of them, if given)."""
     entry = manifest.get_entry(name)
     model = variants.build(entry["builder"], weights=entry["tag"])
-    preprocessing = entry["preprocessing"]
-    return evaluate_model(
-        model,
-        dataset=entry["dataset"]["name"],
-        mean=preprocessing["mean"],
-        std=preprocessing["std"],
-        data_dir=data_dir,
-    )
+    return evaluate_model(model, dataset=entry["dataset"]["name"], data_dir=data_dir, limit=limit)

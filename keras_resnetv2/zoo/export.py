@@ -6,6 +6,11 @@
 Several runs of one configuration (seeds) make one entry: the manifest records every
 run's final-epoch test accuracy, their median and range, and ships the weights of the
 median run (the lower median for an even count).
+
+The entry goes to `manifest.zoo_dir()`: `$KERAS_RESNETV2_ZOO_DIR`, or the checkout's
+`zoo/` in a source checkout; an installed package is never written to. An entry far
+below the best entry of its dataset (`WARN_BELOW`) is exported with a warning: it is
+more likely a short or broken run than a result.
 """
 
 import csv
@@ -15,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import warnings
 
 import numpy as np
 
@@ -28,8 +34,8 @@ from keras_resnetv2.weights import manifest
 from keras_resnetv2.zoo import cards
 from keras_resnetv2.zoo.evaluation import evaluate_model
 
-# Where the repository publishes zoo/ (`urls` of new entries unless given).
-DEFAULT_BASE_URL = "https://github.com/keras-resnetv2/keras-resnetv2/raw/main/zoo"
+# An export this far (a fraction) below the best entry of its dataset warns.
+WARN_BELOW = 0.05
 LICENSE = "Apache-2.0"
 # Fields of a run that must agree between the seeds of one entry.
 _SAME_ACROSS_SEEDS = ("model", "spec", "input_shape", "classes")
@@ -43,13 +49,15 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
             metrics.json and model.weights.h5 in each).
         tag: the entry's tag, e.g. `"fashion_mnist"`.
         zoo_folder: the zoo to write (default: `manifest.zoo_dir()`).
-        urls: download URLs of the weights file (default: under `DEFAULT_BASE_URL`).
+        urls: URLs where the weights file is really hosted (default: none; the file
+            then travels with the zoo folder).
         data_dir: the dataset folder, for the confusion matrix's evaluation.
         readme: a README.md whose zoo table is regenerated, if given.
 
     Returns:
         The manifest entry.
     """
+    zoo_folder = zoo_folder or manifest.zoo_dir()
     runs = [_read_run(d) for d in (run_dirs if isinstance(run_dirs, (list, tuple)) else [run_dirs])]
     config = runs[0]["config"]
     for run in runs[1:]:
@@ -124,7 +132,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
             "sha256": file_digest(entry_dir / file_name),
             "size": os.path.getsize(entry_dir / file_name),
         },
-        "urls": list(urls) if urls else [f"{DEFAULT_BASE_URL}/{name}/{file_name}"],
+        "urls": list(urls or []),
         "command": _command(chosen["config"]["command"]),
         "training": {
             **{k: train_config[k] for k in ("recipe", "epochs", "batch_size", "learning_rate", "weight_decay",
@@ -142,6 +150,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
         "license": LICENSE,
     }
     manifest.validate_entry(entry, where=f"the new entry {name!r}")
+    _warn_if_far_below(entry)
 
     history = chosen["metrics"]["history"]
     atomic_write_text(entry_dir / "history.csv", _history_csv(history))
@@ -161,6 +170,23 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
     if readme:
         cards.update_readme(readme, current["entries"])
     return entry
+
+
+def _warn_if_far_below(entry):
+    """Warns when `entry` is more than `WARN_BELOW` under its dataset's best entry."""
+    name, dataset = manifest.entry_name(entry), entry["dataset"]["name"]
+    others = {n: e["metrics"]["test_accuracy"] for n, e in manifest.entries().items()
+              if e["dataset"]["name"] == dataset and n != name}
+    if others:
+        best = max(others, key=others.get)
+        accuracy = entry["metrics"]["test_accuracy"]
+        if accuracy < others[best] - WARN_BELOW:
+            warnings.warn(
+                f"The exported {name} reaches {100 * accuracy:.2f}% test accuracy, "
+                f"{100 * (others[best] - accuracy):.1f} points below {best} ({100 * others[best]:.2f}%) "
+                f"on {dataset}: a short or failed run? It is exported all the same.",
+                stacklevel=3,
+            )
 
 
 def check_exportable(model, spec, tag, *, source):

@@ -113,7 +113,8 @@ def test_a_clean_download_loads_and_the_second_load_uses_the_cache(remote_zoo, m
     x = np.random.default_rng(0).normal(size=(2, 28, 28, 1)).astype("float32")
     np.testing.assert_array_equal(model.predict_on_batch(x), local.predict_on_batch(x))
     (folder / entry["file"]["name"]).unlink()  # the network has nothing now
-    monkeypatch.setenv(manifest.ZOO_DIR_VARIABLE, str(cache.parent.parent / "zoo"))
+    # The user's zoo has the entry but not its file: the cache is next.
+    monkeypatch.setenv(manifest.ZOO_DIR_VARIABLE, str(cache.parent.parent.parent / "zoo"))
     keras_resnetv2.ResNet20V2(weights="fashion_mnist")
     assert len(hits) == 1, "the second load must come from the cache"
 
