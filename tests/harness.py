@@ -36,3 +36,78 @@ def randomize(model, seed=0):
 
 def images(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+# Closed-form sizes of the paper's nets, counted from the papers' descriptions (never from
+# the builders): the independent side of the parameter, FLOP and zoo-manifest checks.
+
+def conv(k, cin, cout):
+    return k * k * cin * cout
+
+
+def bn(channels):
+    return 2 * channels  # gamma and beta; the moving statistics are not trained
+
+
+def basic_v1_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
+    """Trainable parameters of He 2015's 6n+2 CIFAR net, counted from its description
+    (Sec. 4.2 of arXiv:1512.03385): a 3x3 conv of 16 filters with BN, three stages of n
+    units of two 3x3 conv-BN, parameter-free option-A shortcuts, a Dense classifier."""
+    total = conv(3, channels, widths[0]) + bn(widths[0])
+    previous = widths[0]
+    for width in widths:
+        for unit in range(n):
+            total += conv(3, previous if unit == 0 else width, width) + conv(3, width, width) + 2 * bn(width)
+        previous = width
+    return total + widths[-1] * classes + classes
+
+
+def bottleneck_v2_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
+    """Trainable parameters of the 9n+2 pre-activation bottleneck net (resnet-pre-act.lua):
+    a bare 3x3 stem conv of 16 filters; units BN-ReLU-1x1 (w), BN-ReLU-3x3 (w), BN-ReLU-1x1
+    (4w) with a 1x1 projection where the unit widens; a final BN before the classifier."""
+    total = conv(3, channels, widths[0])
+    previous = widths[0]
+    for width in widths:
+        for unit in range(n):
+            cin = previous if unit == 0 else 4 * width
+            total += bn(cin) + conv(1, cin, width) + bn(width) + conv(3, width, width) + bn(width)
+            total += conv(1, width, 4 * width) + (conv(1, cin, 4 * width) if unit == 0 else 0)
+        previous = 4 * width
+    return total + bn(previous) + previous * classes + classes
+
+
+def basic_v1_bn_parameters(n, widths=(16, 32, 64)):
+    """BatchNorm gammas and betas of the 6n+2 net (the pre-activation twin has as many:
+    it moves the stem's BN to the end and shares the widening units' pre-activation)."""
+    return bn(widths[0]) + sum(2 * n * bn(width) for width in widths)
+
+
+def basic_cifar_macs(n, *, size=32, channels=3, widths=(16, 32, 64), classes=10):
+    """Multiply-adds of the 6n+2 net (either unit: the same convolutions) at `size`:
+    the stem, then per stage n units of two 3x3 convs, the first of stages 2 and 3 at
+    stride 2 reading the previous width; option-A shortcuts have none; the Dense."""
+    macs = size * size * 9 * channels * widths[0] + widths[-1] * classes
+    previous = widths[0]
+    for stage, width in enumerate(widths):
+        side = size // 2**stage
+        macs += side * side * 9 * width * (previous + (2 * n - 1) * width)
+        previous = width
+    return macs
+
+
+def resnet50_macs(units=(3, 4, 6, 3), widths=(64, 128, 256, 512), classes=1000):
+    """Multiply-adds of He 2015's ResNet-50 at 224x224, counted from its description: a
+    7x7/2 conv of 64 filters (112x112), a 3x3/2 max pool (56x56), then bottleneck units
+    1x1 (w), 3x3 (w), 1x1 (4w) at 56, 28, 14, 7 pixels, a 1x1 projection in each stage's
+    first unit, and a Dense classifier on 2048 features."""
+    macs = 112 * 112 * 7 * 7 * 3 * 64
+    previous = 64
+    for stage, (count, width) in enumerate(zip(units, widths)):
+        size = 56 // 2**stage
+        for unit in range(count):
+            cin = previous if unit == 0 else 4 * width
+            macs += size * size * (cin * width + 9 * width * width + width * 4 * width)
+            macs += size * size * cin * 4 * width if unit == 0 else 0
+        previous = 4 * width
+    return macs + 2048 * classes

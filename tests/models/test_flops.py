@@ -5,6 +5,7 @@ import pytest
 
 import keras_resnetv2
 from keras_resnetv2.models.flops import count_flops
+from harness import resnet50_macs
 
 
 def test_a_conv_and_a_dense_layer_count_two_flops_per_multiply_add():
@@ -24,23 +25,6 @@ def test_resnet20_counts_the_convolutions_of_its_three_stages():
         macs += size * size * 9 * width * (first_input + 5 * width)
     assert count_flops(keras_resnetv2.ResNet20()) == 2 * macs
     assert macs == pytest.approx(40.6e6, rel=0.01)  # the usual "41M FLOPs" of ResNet-20
-
-
-def resnet50_macs(units=(3, 4, 6, 3), widths=(64, 128, 256, 512), classes=1000):
-    """Multiply-adds of He 2015's ResNet-50 at 224x224, counted from its description: a
-    7x7/2 conv of 64 filters (112x112), a 3x3/2 max pool (56x56), then bottleneck units
-    1x1 (w), 3x3 (w), 1x1 (4w) at 56, 28, 14, 7 pixels, a 1x1 projection in each stage's
-    first unit, and a Dense classifier on 2048 features."""
-    macs = 112 * 112 * 7 * 7 * 3 * 64
-    previous = 64
-    for stage, (count, width) in enumerate(zip(units, widths)):
-        size = 56 // 2**stage
-        for unit in range(count):
-            cin = previous if unit == 0 else 4 * width
-            macs += size * size * (cin * width + 9 * width * width + width * 4 * width)
-            macs += size * size * cin * 4 * width if unit == 0 else 0
-        previous = 4 * width
-    return macs + 2048 * classes
 
 
 def test_resnet50_counts_its_closed_form_and_the_papers_3_8_gflops():

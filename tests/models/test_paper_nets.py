@@ -9,46 +9,11 @@ import pytest
 
 import keras_resnetv2
 from keras_resnetv2.models.builder import total_stride
+from harness import basic_v1_trainable, bottleneck_v2_trainable
 
 
 def trainable_parameters(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def conv(k, cin, cout):
-    return k * k * cin * cout
-
-
-def bn(channels):
-    return 2 * channels  # gamma and beta; the moving statistics are not trained
-
-
-def basic_v1_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
-    """Trainable parameters of He 2015's 6n+2 CIFAR net, counted from its description
-    (Sec. 4.2 of arXiv:1512.03385): a 3x3 conv of 16 filters with BN, three stages of n
-    units of two 3x3 conv-BN, parameter-free option-A shortcuts, a Dense classifier."""
-    total = conv(3, channels, widths[0]) + bn(widths[0])
-    previous = widths[0]
-    for width in widths:
-        for unit in range(n):
-            total += conv(3, previous if unit == 0 else width, width) + conv(3, width, width) + 2 * bn(width)
-        previous = width
-    return total + widths[-1] * classes + classes
-
-
-def bottleneck_v2_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
-    """Trainable parameters of the 9n+2 pre-activation bottleneck net (resnet-pre-act.lua):
-    a bare 3x3 stem conv of 16 filters; units BN-ReLU-1x1 (w), BN-ReLU-3x3 (w), BN-ReLU-1x1
-    (4w) with a 1x1 projection where the unit widens; a final BN before the classifier."""
-    total = conv(3, channels, widths[0])
-    previous = widths[0]
-    for width in widths:
-        for unit in range(n):
-            cin = previous if unit == 0 else 4 * width
-            total += bn(cin) + conv(1, cin, width) + bn(width) + conv(3, width, width) + bn(width)
-            total += conv(1, width, 4 * width) + (conv(1, cin, 4 * width) if unit == 0 else 0)
-        previous = 4 * width
-    return total + bn(previous) + previous * classes + classes
 
 
 # (builder, closed-form trainable count, the paper's figure in millions, its rounding):
