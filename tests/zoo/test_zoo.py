@@ -207,3 +207,17 @@ def test_the_wheel_ships_the_zoo(tmp_path):
     for name, entry in ENTRIES.items():
         assert f"keras_resnetv2/weights/bundled/{name}/{entry['file']['name']}" in names
         assert f"keras_resnetv2/weights/bundled/{name}/README.md" in names
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_every_cards_usage_snippet_runs_and_decodes_the_entrys_labels(name):
+    entry = ENTRIES[name]
+    card = (manifest.entry_folder(entry) / "README.md").read_text()
+    snippet = re.search(r"## Use\n\n```python\n(.*?)```", card, re.S).group(1)
+    *statements, last = snippet.strip().splitlines()
+    namespace = {}
+    exec(compile("\n".join(statements), f"{name} card", "exec"), namespace)
+    assert namespace["model"].name == entry["architecture"]
+    top = eval(compile(last, f"{name} card", "eval"), namespace)
+    assert len(top) == 1 and len(top[0]) == 3
+    assert all(label in entry["label_names"] for label, _, _ in top[0])
