@@ -142,6 +142,8 @@ def render_section(pair, noise_runs, *, plot=None, commands=()):
 
 def plot_curves(pair, path):
     """Training cross-entropy and test error % per epoch of each run of `pair`."""
+    from matplotlib.ticker import MaxNLocator  # optional dependency: matplotlib
+
     figure = new_figure(figsize=(11, 4.2), layout="constrained")
     loss_axes, error_axes = figure.subplots(1, 2)
     for run in pair:
@@ -152,6 +154,7 @@ def plot_curves(pair, path):
         error_axes.plot(epochs, errors, marker=".", label=label)
     for axes, title in ((loss_axes, "training cross-entropy"), (error_axes, "test error %")):
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title)
         axes.grid(alpha=0.3)
         axes.legend()
