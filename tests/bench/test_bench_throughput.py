@@ -30,7 +30,7 @@ def load(name):
 
 @pytest.mark.parametrize("name", ["ResNet20V2", "ResNet164V2"])
 def test_torch_reference_is_our_architecture(name):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is the [bench] extra: pip install -e .[bench]")
     torch_resnet = load("torch_resnet")
     ours = keras_resnetv2.build(name, classes=10)
     reference = torch_resnet.build(name, classes=10)
