@@ -35,6 +35,7 @@ A quick check of the script itself (tiny nets, numbers meaningless; what the tes
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -230,9 +231,7 @@ def comparison_runs(out, plan):
     for entry in plan:
         state = run_state(out, entry)
         model = _flag(entry["flags"], "model")
-        depth = int(_flag(entry["flags"], "depth") or "".join(c for c in model if c.isdigit()) or 0)
-        if model.upper().endswith("V2"):
-            depth = int(_flag(entry["flags"], "depth") or model[len("ResNet"):-2])
+        depth = int(_flag(entry["flags"], "depth") or re.search(r"\d+", model).group())  # ResNet164V2 -> 164
         runs.append(Run(
             name=entry["name"], unit="full_preactivation" if model.upper().endswith("V2") else "original",
             depth=depth, seed=int(_flag(entry["flags"], "seed", 0)), epochs=state["epochs"],
