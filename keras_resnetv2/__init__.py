@@ -18,7 +18,11 @@ The package, by concern (imports point down this list only):
     resnet.py, resnet_v2.py, cifar.py   keras.applications-style namespaces
 """
 
-from keras_resnetv2 import cifar, resnet, resnet_v2, zoo  # noqa: F401
+from keras_resnetv2.utils.cpu import prefer_onednn
+
+prefer_onednn()  # before TensorFlow's import, which reads it: see utils/cpu.py
+
+from keras_resnetv2 import cifar, resnet, resnet_v2, zoo  # noqa: E402, F401
 from keras_resnetv2._version import __version__  # noqa: F401
 from keras_resnetv2.models.builder import ResNet
 from keras_resnetv2.models.preprocessing import decode_predictions, preprocess_input
