@@ -1,4 +1,4 @@
-"""The deep-zoo training campaign: ResNet-164V2 and ResNet-164 on Fashion-MNIST, then the noise runs.
+"""The deep-zoo training campaign: ResNet-164V2 and ResNet-164 on Fashion-MNIST, with the seed noise.
 
     python bench/deep_zoo.py run       # starts or resumes the whole campaign (blocking)
     python bench/deep_zoo.py status    # where each run stands: epoch, accuracy so far, ETA
@@ -19,11 +19,13 @@ curves and the status line; the accuracy a run reports, and the zoo exports, is
 its final epoch's, never the best.
 
 The recipe (`RECIPE_FLAGS`) and why it departs from the paper's CIFAR recipe: see
-the model cards and REPRODUCTION.md. In short: 164 epochs of a 164-layer net cost
-about 24 CPU-hours each here, so the schedule is a cosine decay over `EPOCHS`
-epochs (train.py's `budget` recipe: Nesterov SGD, lr 0.1, linear warm-up), with
-Random Erasing and label smoothing as regularizers for the short schedule, and
-weight decay 5e-4, chosen from the ResNet-20V2 pilots in REPRODUCTION.md.
+the model cards and REPRODUCTION.md. In short: the paper's 164 epochs of a 164-layer
+net would cost about 75 hours each on a 2-core AVX2 CPU (ResNet-164V2 trains at 36
+img/s there), so the schedule is a cosine decay over `EPOCHS` epochs (train.py's
+`budget` recipe: Nesterov SGD, lr 0.1, linear warm-up), with Random Erasing and label
+smoothing as regularizers for the short schedule, and weight decay 5e-4, chosen from
+the ResNet-20V2 pilots in REPRODUCTION.md. The depth-56 runs (seed noise, stochastic
+depth) take the same recipe over `SHORT_EPOCHS` epochs, about 40 minutes each there.
 
 A quick check of the script itself (tiny nets, numbers meaningless; what the tests run):
 
@@ -46,13 +48,15 @@ DEFAULT_OUT = os.path.join("runs", "deep_zoo")
 PID_FILE = "campaign.pid"
 LOG_FILE = "campaign.log"
 
-EPOCHS = 30
-NOISE_EPOCHS = 10
+EPOCHS = 15
+SHORT_EPOCHS = 4
+DROP_PATH_RATE = 0.1
 RECIPE_FLAGS = [
     "--dataset=fashion_mnist", "--recipe=budget", f"--epochs={EPOCHS}", "--batch_size=128",
     "--weight_decay=5e-4", "--random_erasing=0.5", "--label_smoothing=0.1", "--seed=0",
     "--test_every_epoch", "--verbose=2",
 ]
+ROLES = ("drop_path", "noise", "pair")
 
 
 def _with(flags, **changes):
@@ -61,19 +65,29 @@ def _with(flags, **changes):
     return out + [f"--{name}={value}" for name, value in changes.items()]
 
 
-# The queue, in order: the zoo pair first (same recipe, seed and epochs), then the
-# seed-noise estimate: both units at depth 56 (a 6n+2 basic net, the same recipe over
-# fewer epochs), three seeds each.
+def _depth56(name, model, seed, role, **changes):
+    flags = [f"--model={model}", "--depth=56"] + _with(RECIPE_FLAGS, epochs=SHORT_EPOCHS, seed=seed, **changes)
+    return {"name": f"{name}_seed{seed}", "role": role, "flags": flags}
+
+
+# The queue, in order, short runs first (each fits in a session; the pair takes
+# several): ResNet-56V2 with and without stochastic depth, two seeds each (`drop_path`);
+# the seed noise of both units at depth 56, three seeds each (`noise`; ResNet-56V2's
+# seeds 0 and 1 are the `drop_path` runs without it); then the zoo pair (`pair`: same
+# recipe, seed and epochs).
 PLAN = [
-    {"name": "resnet164v2", "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
-    {"name": "resnet164", "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
+    _depth56(name, "ResNet20V2", seed, role, **changes)
+    for seed in (0, 1)
+    for name, role, changes in (("resnet56v2", "noise", {}),
+                                ("resnet56v2_drop_path", "drop_path", {"drop_path_rate": DROP_PATH_RATE}))
 ] + [
-    {
-        "name": f"{name}_seed{seed}",
-        "flags": [f"--model={model}", "--depth=56"] + _with(RECIPE_FLAGS, epochs=NOISE_EPOCHS, seed=seed),
-    }
-    for seed in (0, 1, 2)
-    for name, model in (("resnet56v2", "ResNet20V2"), ("resnet56", "ResNet20"))
+    _depth56(name, model, seed, "noise")
+    for name, model, seeds in (("resnet56", "ResNet20", (0, 1)), ("resnet56v2", "ResNet20V2", (2,)),
+                               ("resnet56", "ResNet20", (2,)))
+    for seed in seeds
+] + [
+    {"name": "resnet164v2", "role": "pair", "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
+    {"name": "resnet164", "role": "pair", "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
 ]
 
 
@@ -145,7 +159,7 @@ def status(out, plan):
     """Prints one line per run of the campaign, and the campaign's total ETA."""
     pid = campaign_pid(out)
     print(f"campaign in {out}: {'running (pid %d)' % pid if pid else 'not running'}")
-    print(f"{'run':<20} {'state':<8} {'epoch':>7} {'test acc':>9} {'train acc':>9} {'s/epoch':>8} {'ETA':>7}")
+    print(f"{'run':<28} {'state':<8} {'epoch':>7} {'test acc':>9} {'train acc':>9} {'s/epoch':>8} {'ETA':>7}")
     total, unknown = 0.0, False
     rates = {}
     for entry in plan:
@@ -163,7 +177,7 @@ def status(out, plan):
         acc = state.get("test_accuracy")
         train = state.get("train_accuracy")
         print(
-            f"{entry['name']:<20} {state['state']:<8} {state['epoch']:>3}/{state['epochs']:<3} "
+            f"{entry['name']:<28} {state['state']:<8} {state['epoch']:>3}/{state['epochs']:<3} "
             f"{'-' if acc is None else f'{acc:.4f}':>9} {'-' if train is None else f'{train:.4f}':>9} "
             f"{'-' if state['epoch_time_s'] is None else round(state['epoch_time_s']):>8} {_eta(remaining):>7}"
         )
@@ -223,28 +237,31 @@ def _log(out, line):
 
 
 def comparison_runs(out, plan):
-    """`(pair, noise)`: the campaign's runs as `paper.depth_comparison.Run`s, the ResNet-164
-    pair first, then the noise runs (the plan's other runs), finished or not."""
+    """The campaign's runs as `paper.depth_comparison.Run`s, finished or not, by role:
+    `{"pair": [...], "noise": [...], "drop_path": [...]}` (a run without a role is a
+    noise run)."""
     from keras_resnetv2.paper.depth_comparison import Run  # the status and run commands need no Keras
 
-    runs = []
+    runs = {role: [] for role in ROLES}
     for entry in plan:
         state = run_state(out, entry)
         model = _flag(entry["flags"], "model")
         depth = int(_flag(entry["flags"], "depth") or re.search(r"\d+", model).group())  # ResNet164V2 -> 164
-        runs.append(Run(
+        runs[entry.get("role", "noise")].append(Run(
             name=entry["name"], unit="full_preactivation" if model.upper().endswith("V2") else "original",
             depth=depth, seed=int(_flag(entry["flags"], "seed", 0)), epochs=state["epochs"],
             history=tuple(state["history"]), test_accuracy=state["test_accuracy"] if state["state"] == "done" else None,
+            drop_path_rate=float(_flag(entry["flags"], "drop_path_rate", 0.0)),
         ))
-    return runs[:2], runs[2:]
+    return runs
 
 
 def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/deep_zoo.png"):
     """Writes the depth section of `reproduction` and its plot from the runs so far."""
     from keras_resnetv2.paper import depth_comparison, reproduction as report_lib
 
-    pair, noise = comparison_runs(out, plan)
+    runs = comparison_runs(out, plan)
+    pair, noise = runs["pair"], runs["noise"]
     depth_comparison.plot_curves(pair, plot)
     commands = ["make campaign          # starts or resumes every run below, in the background",
                 "make campaign-status   # where each run stands"]

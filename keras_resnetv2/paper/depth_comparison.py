@@ -36,6 +36,7 @@ class Run:
         epochs: the epochs the run trains for.
         history: per-epoch records (`accuracy`, `cross_entropy`, `test_accuracy`...).
         test_accuracy: the final epoch's test accuracy once the run is done, else None.
+        drop_path_rate: the run's stochastic depth rate (0: none).
     """
 
     name: str
@@ -45,6 +46,7 @@ class Run:
     epochs: int
     history: tuple
     test_accuracy: Optional[float] = None
+    drop_path_rate: float = 0.0
 
     @property
     def done(self):

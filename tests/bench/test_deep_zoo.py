@@ -27,15 +27,28 @@ def _tiny_plan(epochs):
     ]
 
 
-def test_plan_trains_the_pair_with_one_recipe_then_the_noise_runs():
-    by_name = {entry["name"]: entry["flags"] for entry in deep_zoo.PLAN}
-    v2, v1 = by_name["resnet164v2"], by_name["resnet164"]
+def test_plan_trains_the_pair_with_one_recipe_and_the_depth56_runs_first():
+    by_name = {entry["name"]: entry for entry in deep_zoo.PLAN}
+    v2, v1 = by_name["resnet164v2"]["flags"], by_name["resnet164"]["flags"]
     assert v2[0] == "--model=ResNet164V2" and v1[0] == "--model=ResNet164"
     assert v2[1:] == v1[1:]  # same recipe, seed and epochs
-    assert [e["name"] for e in deep_zoo.PLAN[:2]] == ["resnet164v2", "resnet164"]
-    seeds = sorted(deep_zoo._flag(f, "seed") for n, f in by_name.items() if n.startswith("resnet56v2"))
-    assert seeds == ["0", "1", "2"]
-    assert all(deep_zoo._flag(by_name[f"resnet56_seed{s}"], "depth") == "56" for s in range(3))
+    assert [e["name"] for e in deep_zoo.PLAN[-2:]] == ["resnet164v2", "resnet164"]  # the long runs last
+    for name in ("resnet56v2", "resnet56"):
+        runs = [by_name[f"{name}_seed{seed}"] for seed in range(3)]
+        assert [deep_zoo._flag(r["flags"], "seed") for r in runs] == ["0", "1", "2"]
+        assert all(deep_zoo._flag(r["flags"], "depth") == "56" and r["role"] == "noise" for r in runs)
+    for seed in (0, 1):  # stochastic depth: the same run as a noise run, plus the rate
+        with_sd, without = by_name[f"resnet56v2_drop_path_seed{seed}"]["flags"], by_name[f"resnet56v2_seed{seed}"]["flags"]
+        assert sorted(set(with_sd) - set(without)) == [f"--drop_path_rate={deep_zoo.DROP_PATH_RATE}"]
+
+
+def test_comparison_runs_are_grouped_by_role(tmp_path):
+    runs = deep_zoo.comparison_runs(str(tmp_path), deep_zoo.PLAN)
+    assert [r.name for r in runs["pair"]] == ["resnet164v2", "resnet164"]
+    assert [(r.unit, r.depth) for r in runs["pair"]] == [("full_preactivation", 164), ("original", 164)]
+    assert {r.depth for r in runs["noise"]} == {56} and len(runs["noise"]) == 6
+    assert [r.drop_path_rate for r in runs["drop_path"]] == [deep_zoo.DROP_PATH_RATE] * 2
+    assert not any(r.done for group in runs.values() for r in group)  # nothing trained in tmp_path
 
 
 def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
