@@ -31,6 +31,24 @@ def test_keras_symbolic_build_exists_and_builds_the_compiled_metrics():
     model._maybe_symbolic_build()  # now a no-op that accepts fit's call
 
 
+def test_keras_serializes_a_subclass_registered_by_serialize_as_as_its_parent():
+    from keras.src import api_export
+
+    assert isinstance(getattr(api_export, "REGISTERED_OBJS_TO_NAMES", None), dict), _missing(
+        "keras", "src.api_export.REGISTERED_OBJS_TO_NAMES", "keras.py")
+
+    @keras_compat.serialize_as("keras.layers.Dense")
+    class QuietDense(keras.layers.Dense):
+        pass
+
+    config = keras.saving.serialize_keras_object(QuietDense(2))
+    assert (config["module"], config["class_name"], config["registered_name"]) == ("keras.layers", "Dense", None), \
+        _missing("keras", "serialize_keras_object consulting REGISTERED_OBJS_TO_NAMES first", "keras.py")
+    assert type(keras.saving.deserialize_keras_object(config)) is keras.layers.Dense
+    with pytest.raises(TypeError, match="must subclass keras.layers.Conv2D"):
+        keras_compat.serialize_as("keras.layers.Conv2D")(QuietDense)
+
+
 def test_keras_tuner_private_symbols_exist():
     from keras_tuner.src import utils as tuner_utils
     from keras_tuner.src.tuners import gridsearch

@@ -1,35 +1,46 @@
-"""`batchnorm.BatchNormalization`: Keras' BatchNormalization, training through TF's fused kernel.
+"""`batchnorm.BatchNormalization`: Keras' BatchNormalization, through TF's fused kernel.
 
-Keras 3's `BatchNormalization` under TensorFlow trains with `tf.nn.moments` and
-`tf.nn.batch_normalization`, a chain of element-wise and reduction ops (and as many in
-the gradient), each a pass over the activations. On a CPU that is a quarter
-(ResNet-20V2) to a half (ResNet-164V2) of a training step (`bench/batchnorm_cost.py`).
-This subclass computes the same function with one `FusedBatchNormV3` kernel forward and
-one backward, as Keras 2 and PyTorch (oneDNN) do. Same variables, names, config and
-inference path: a net trained with it loads unchanged into the plain builders
-(`train.py` uses it through `--fused_batchnorm`, on by default).
+Keras 3's `BatchNormalization` under TensorFlow computes with `tf.nn.moments` and
+element-wise ops, each a pass over the activations, and as many in the gradient:
+on a CPU a quarter (ResNet-20V2) to a half (ResNet-164V2) of a training step
+(`bench/batchnorm_cost.py`). This subclass computes the same function with one
+`FusedBatchNormV3` kernel forward and one backward, as Keras 2 and PyTorch (oneDNN)
+do. The builders use it by default
+(`ResNet(..., fused_batchnorm=False)` gives Keras' layer).
 
-The class keeps Keras' name because Keras 3 keys each layer's variables in a
-`.weights.h5` file by the snake-cased class name (`batch_normalization_3/vars`):
-under another name a checkpoint of the training model would not load into the plain
-model. It is registered as `keras_resnetv2>BatchNormalization`.
+What it keeps, so that nothing a user relies on changes:
 
-The fused path is taken when training under the TensorFlow backend on a float32,
-channels-last 4D input, without masks, renorm or synchronized statistics; anything
-else goes through Keras' own implementation.
+* Keras' variables, names, config and weights files: the class keeps Keras' name,
+  and a model saves (`.keras`, `.h5`, `to_json`) as Keras' own
+  `keras.layers.BatchNormalization` (`_compat.keras.serialize_as`), so the file
+  loads with plain Keras in a process that never imports keras_resnetv2,
+  `safe_mode=True` and no `custom_objects`. Loaded that way, or reloaded in any
+  process, the layers are Keras' again: `with_fused_batch_norm(model)` brings the
+  fused kernel back.
+* Keras' own implementation wherever the fused kernel does not apply: inference
+  (so a reloaded file computes bit for bit what the model did; the fused kernel
+  measured 5% faster there, `bench/throughput.py`), other backends (JAX and torch
+  compute exactly what Keras does), synchronized statistics, renorm, masks,
+  channels-first or non-4D inputs, `center`/`scale` off.
+
+Numerically it matches Keras' layer to float32 round-off: the outputs use the
+biased batch variance, and so does the moving variance (the kernel returns the
+Bessel-corrected one, which is rescaled by (n - 1) / n before the update). Under a
+mixed-precision policy (`mixed_float16`, `mixed_bfloat16`) the kernel takes the
+half-precision activations with float32 gamma, beta and statistics, as Keras' layer
+computes its statistics in float32.
 """
 
 import keras
 
+from keras_resnetv2._compat.keras import serialize_as
 
-@keras.saving.register_keras_serializable(package="keras_resnetv2")
+FUSED_DTYPES = ("float32", "float16", "bfloat16")
+
+
+@serialize_as("keras.layers.BatchNormalization")
 class BatchNormalization(keras.layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` whose training step runs TF's fused kernel.
-
-    Numerically it matches Keras' layer to float32 round-off: the outputs use the
-    biased batch variance, and so does the moving variance (the kernel returns the
-    Bessel-corrected one, which is rescaled by (n - 1) / n before the update).
-    """
+    """`keras.layers.BatchNormalization` computed by TF's fused kernel; saved as Keras' layer."""
 
     def _fusable(self, inputs, training, mask):
         return (
@@ -41,7 +52,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and not self.synchronized
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
-            and keras.backend.standardize_dtype(inputs.dtype) == "float32"
+            and keras.backend.standardize_dtype(inputs.dtype) in FUSED_DTYPES
             and self.center
             and self.scale
         )
@@ -51,26 +62,39 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
+        gamma, beta = tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32")
         outputs, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, self.gamma, self.beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+            inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
         )
         count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), corrected_variance.dtype)
         variance = corrected_variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return outputs
+        return tf.cast(outputs, self.compute_dtype)
 
 
 def with_fused_batch_norm(model):
-    """A clone of `model` whose `keras.layers.BatchNormalization` layers train fused.
+    """A clone of `model` whose `keras.layers.BatchNormalization` layers are fused.
 
-    Weights are copied; other layers are rebuilt from their config. Under backends
-    other than TensorFlow the clone computes exactly what `model` does.
+    For models the builders did not make, or reloaded from a file. Weights are
+    copied; other layers are rebuilt from their config. Under backends other than
+    TensorFlow the clone computes exactly what `model` does.
     """
+    return _with_batch_norm_class(model, BatchNormalization)
 
+
+def with_keras_batch_norm(model):
+    """A clone of `model` with Keras' own `BatchNormalization` in place of the fused one."""
+    return _with_batch_norm_class(model, keras.layers.BatchNormalization)
+
+
+def _with_batch_norm_class(model, cls):
     def clone_layer(layer):
-        cls = BatchNormalization if type(layer) is keras.layers.BatchNormalization else layer.__class__
-        return cls.from_config(layer.get_config())
+        if isinstance(layer, keras.layers.BatchNormalization) and type(layer) in (
+            keras.layers.BatchNormalization, BatchNormalization
+        ):
+            return cls.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
 
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     clone.set_weights(model.get_weights())

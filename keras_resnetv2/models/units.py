@@ -22,6 +22,7 @@ Rules taken from the paper and its official code (`resnet-pre-act.lua`):
 import keras
 from keras import layers
 
+from keras_resnetv2.models.batchnorm import BatchNormalization
 from keras_resnetv2.models.spec import BLOCKS, GATING_SHORTCUTS, ORDERS
 
 
@@ -64,17 +65,19 @@ def conv(x, spec, filters, kernel_size, *, strides=1, normalized, name, zero_ini
     )(x)
 
 
-def activate(x, spec, ops, *, name, last_name=None, zero_init=False):
+def activate(x, spec, ops, *, name, last_name=None, zero_init=False, batch_norm=BatchNormalization):
     """Applies `ops` ("bn", "relu") named `{name}_bn`, `{name}_relu`.
 
     Args:
         last_name: name of the last op instead (a unit's final layer is `_out`).
         zero_init: initialize the BN's gamma at zero.
+        batch_norm: the BatchNormalization class: the fused one (`models.batchnorm`)
+            or `keras.layers.BatchNormalization`.
     """
     for i, op in enumerate(ops):
         op_name = last_name if (last_name and i == len(ops) - 1) else f"{name}_{op}"
         if op == "bn":
-            x = layers.BatchNormalization(
+            x = batch_norm(
                 axis=channel_axis(),
                 epsilon=spec.bn_epsilon,
                 momentum=spec.bn_momentum,
@@ -86,7 +89,7 @@ def activate(x, spec, ops, *, name, last_name=None, zero_init=False):
     return x
 
 
-def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0):
+def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0, batch_norm=BatchNormalization):
     """One residual unit of `spec`.
 
     Args:
@@ -97,6 +100,7 @@ def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0):
         name: prefix of the unit's layer names, e.g. `"conv3_block1"`.
         drop_path_rate: probability that an example skips the branch in training
             (stochastic depth); at 0 no layer is added.
+        batch_norm: the BatchNormalization class (see `activate`).
 
     Returns:
         The unit's output tensor, named `{name}_out`.
@@ -107,10 +111,12 @@ def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0):
     channels_out = width * expansion
     branch_has_bn = "bn" in order.branch_end
 
-    activated = activate(x, spec, order.preactivation, name=f"{name}_preact")
+    activated = activate(x, spec, order.preactivation, name=f"{name}_preact", batch_norm=batch_norm)
     project = channels_in != channels_out or spec.shortcut == "conv1x1"
     if project:
-        shortcut = _projection(activated, spec, channels_out, stride, name, with_bn=branch_has_bn)
+        shortcut = _projection(
+            activated, spec, channels_out, stride, name, with_bn=branch_has_bn, batch_norm=batch_norm
+        )
     elif stride > 1:
         shortcut = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
     else:
@@ -138,6 +144,7 @@ def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0):
             ops,
             name=f"{name}_{j + 1}",
             zero_init=spec.zero_init_last and is_last,
+            batch_norm=batch_norm,
         )
 
     if not project:
@@ -152,13 +159,15 @@ def residual_unit(x, spec, *, width, stride, name, drop_path_rate=0.0):
         shortcut = layers.Identity(name=f"{name}_0_identity")(shortcut)
     add_name = f"{name}_add" if order.after_addition else f"{name}_out"
     y = layers.Add(name=add_name)([shortcut, branch])
-    return activate(y, spec, order.after_addition, name=f"{name}_add", last_name=f"{name}_out")
+    return activate(
+        y, spec, order.after_addition, name=f"{name}_add", last_name=f"{name}_out", batch_norm=batch_norm
+    )
 
 
-def _projection(x, spec, channels_out, stride, name, *, with_bn):
+def _projection(x, spec, channels_out, stride, name, *, with_bn, batch_norm):
     if spec.projection == "conv" or spec.shortcut == "conv1x1":
         shortcut = conv(x, spec, channels_out, 1, strides=stride, normalized=with_bn, name=f"{name}_0")
-        return activate(shortcut, spec, ("bn",) if with_bn else (), name=f"{name}_0")
+        return activate(shortcut, spec, ("bn",) if with_bn else (), name=f"{name}_0", batch_norm=batch_norm)
     # Option A: subsample, then append zero channels (fb.resnet.torch concatenates
     # x with x * 0, so the count must grow by a whole multiple).
     if stride > 1:

@@ -106,6 +106,9 @@ Args:
     include_preprocessing: keyword-only; whether a model for a zoo tag starts with
         the entry's preprocessing and takes raw 0..255 pixels (default: True for a
         zoo tag, else False; see `keras_resnetv2.ResNet`).
+    fused_batchnorm: keyword-only; BatchNorm through TensorFlow's fused kernel
+        (default True: the same function, faster, saved as Keras' layer); False:
+        Keras' `BatchNormalization` (see `keras_resnetv2.models.batchnorm`).
     **spec_options: keyword-only overrides of any `ResNetSpec` field (`order`,
         `shortcut`, `gate_bias`, `projection`, `drop_path_rate`, ...) or `layout`.
         Named weights load only into the unmodified architecture, at any
@@ -135,6 +138,7 @@ def _make_builder(variant):
         features_only=False,
         out_indices=None,
         include_preprocessing=None,
+        fused_batchnorm=True,
         **spec_options,
     ):
         for option in spec_options:
@@ -155,6 +159,7 @@ def _make_builder(variant):
             features_only=features_only,
             out_indices=out_indices,
             include_preprocessing=include_preprocessing,
+            fused_batchnorm=fused_batchnorm,
         )
 
     v2 = variant.order == "full_preactivation"

@@ -10,7 +10,6 @@ import keras
 import numpy as np
 
 from keras_resnetv2 import data as data_lib
-from keras_resnetv2.models import batchnorm
 from keras_resnetv2.models.builder import ResNet
 from keras_resnetv2.training import artifacts
 from keras_resnetv2.training.backup import EpochBackup, StopOnNaN, identity_of, restore_backup
@@ -37,35 +36,30 @@ def _build(config, info, **kwargs):
 def build_model(config, info, replicas=None):
     """The architecture with the run's training tweaks: logits, L2 penalty, BN kernel.
 
-    The registered builder makes the net; a clone then adds the kernel L2 penalty and
-    picks the BatchNorm implementation through the layers' public config, so the
-    trained weights load unchanged into the plain builder. BatchNorm statistics are
-    synchronized across `replicas` (default: the current strategy's) when there are
-    several and `config.sync_batchnorm`; otherwise, under TensorFlow and with
-    `config.fused_batchnorm`, BN trains through the fused kernel
-    (`keras_resnetv2.models.batchnorm`).
+    The registered builder makes the net, with BatchNorm through the fused kernel
+    (`keras_resnetv2.models.batchnorm`) when `config.fused_batchnorm`, else Keras'
+    layer; a clone then adds the kernel L2 penalty and synchronizes BatchNorm
+    statistics across `replicas` (default: the current strategy's) when there are
+    several and `config.sync_batchnorm`, through the layers' public config, so the
+    trained weights load unchanged into the plain builder.
     """
-    base = _build(config, info, classifier_activation=None)
-    penalty = config.weight_decay / 2
     tensorflow = keras.backend.backend() == "tensorflow"
     if replicas is None and tensorflow:
         import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
     sync = config.sync_batchnorm and tensorflow and (replicas or 1) > 1
-    fused = config.fused_batchnorm and tensorflow and not sync
-    if not penalty and not sync and not fused:
+    base = _build(config, info, classifier_activation=None, fused_batchnorm=config.fused_batchnorm and not sync)
+    penalty = config.weight_decay / 2
+    if not penalty and not sync:
         return base
 
     def clone_layer(layer):
         layer_config = layer.get_config()
         if penalty and isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             layer_config["kernel_regularizer"] = keras.regularizers.L2(penalty)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            if sync:
-                layer_config["synchronized"] = True
-            elif fused:
-                return batchnorm.BatchNormalization.from_config(layer_config)
+        if sync and isinstance(layer, keras.layers.BatchNormalization):
+            layer_config["synchronized"] = True
         return layer.__class__.from_config(layer_config)
 
     model = keras.models.clone_model(base, clone_function=clone_layer)

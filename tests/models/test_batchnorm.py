@@ -65,12 +65,30 @@ def test_inference_and_unfusable_inputs_take_keras_path():
     synchronized = FusedBatchNormalization(synchronized=True)
     synchronized.build(x.shape)
     assert not synchronized._fusable(tf.constant(x), True, None)
+    assert not fused_bn._fusable(tf.constant(x), True, tf.ones((2, 4, 4)))  # a mask
     assert fused_bn._fusable(tf.constant(x), True, None) and not fused_bn._fusable(tf.constant(x), False, None)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_takes_the_fused_kernel_with_float32_statistics(policy):
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras_bn, fused_bn = _pair()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    x = tf.cast(np.random.default_rng(5).normal(1.0, 2.0, (8, 4, 4, 5)), fused_bn.compute_dtype)
+    assert fused_bn._fusable(x, True, None) and fused_bn.moving_mean.dtype == "float32"
+    y_keras, y_fused = keras_bn(x, training=True), fused_bn(x, training=True)
+    assert y_fused.dtype == y_keras.dtype == fused_bn.compute_dtype
+    np.testing.assert_allclose(tf.cast(y_fused, "float32"), tf.cast(y_keras, "float32"), atol=0.05)
+    for got, expected in zip(fused_bn.non_trainable_weights, keras_bn.non_trainable_weights):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5)
 
 
 def test_a_fused_clone_trains_like_the_plain_model_and_its_weights_load_back(tmp_path):
     keras.utils.set_random_seed(0)
-    model = keras_resnetv2.ResNet20V2(weights=None, input_shape=(16, 16, 1), stage_widths=(4, 8, 16), stem_width=4)
+    model = keras_resnetv2.ResNet20V2(weights=None, input_shape=(16, 16, 1), stage_widths=(4, 8, 16), stem_width=4,
+                                      fused_batchnorm=False)
     fused = with_fused_batch_norm(model)
     assert sum(isinstance(layer, FusedBatchNormalization) for layer in fused.layers) == 19
     assert [w.path for w in fused.weights] == [w.path for w in model.weights]
@@ -90,8 +108,11 @@ def test_a_fused_clone_trains_like_the_plain_model_and_its_weights_load_back(tmp
     np.testing.assert_allclose(model.predict(x, verbose=0), fused.predict(x, verbose=0), atol=1e-6)
     model.save_weights(tmp_path / "plain.weights.h5")
     with_fused_batch_norm(keras.models.clone_model(model)).load_weights(tmp_path / "plain.weights.h5")
+    # Saved as Keras' own layer, which is what it deserializes to.
     config = keras.saving.serialize_keras_object(fused.get_layer("post_bn"))
-    assert isinstance(keras.saving.deserialize_keras_object(config), FusedBatchNormalization)
+    assert (config["module"], config["class_name"], config["registered_name"]) == (
+        "keras.layers", "BatchNormalization", None)
+    assert type(keras.saving.deserialize_keras_object(config)) is keras.layers.BatchNormalization
 
 
 def test_train_builds_fused_bn_on_one_replica_and_synchronized_bn_on_several():

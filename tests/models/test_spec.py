@@ -98,10 +98,11 @@ def test_builders_have_the_keras_applications_signature():
         theirs = inspect.signature(getattr(keras.applications, name)).parameters
         assert [(p.name, p.default) for p in theirs.values()] == [(p.name, p.default) for p in ours[:len(theirs)]]
         # Then keyword-only options only: features_only, out_indices, include_preprocessing,
-        # then **spec_options.
+        # fused_batchnorm, then **spec_options.
         extra = ours[len(theirs):]
         assert [(p.name, p.default) for p in extra[:-1]] == [
-            ("features_only", False), ("out_indices", None), ("include_preprocessing", None)]
+            ("features_only", False), ("out_indices", None), ("include_preprocessing", None),
+            ("fused_batchnorm", True)]
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra[:-1])
         assert extra[-1].kind is inspect.Parameter.VAR_KEYWORD
     # The paper's nets: classes=None means the named weights' classes, else 10 (CIFAR-10).
