@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 from throughput import images_per_second, keras_runner, log, machine, matmul_peaks, versions  # noqa: E402
 import keras_resnetv2  # noqa: E402
-from keras_resnetv2.models.batchnorm import with_fused_batch_norm  # noqa: E402
+from keras_resnetv2.models.batchnorm import with_fused_batch_norm, with_keras_batch_norm  # noqa: E402
 from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
 from keras_resnetv2.models.flops import count_flops  # noqa: E402
 from keras_resnetv2.models.variants import get_variant  # noqa: E402
@@ -57,6 +57,8 @@ def clone(model, implementation):
     """`model` with its BatchNormalization layers as `implementation`, weights copied."""
     if implementation == "fused":
         return with_fused_batch_norm(model)
+    if implementation == "keras":
+        return with_keras_batch_norm(model)
 
     def replace(layer):
         skip_relu = implementation == "no_bn_no_relu" and layer.get_config().get("activation") == "relu"

@@ -104,14 +104,13 @@ def worker(framework, model, batch_size, steps):
         import numpy as np
 
         import keras_resnetv2
-        from keras_resnetv2.models.batchnorm import with_fused_batch_norm
         from throughput import keras_runner  # bench/ is this script's directory
 
         rng = np.random.default_rng(0)
         x = rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype("float32")
         y = rng.integers(0, 10, batch_size).astype("int32")
-        train = keras_runner(framework, lambda: with_fused_batch_norm(keras_resnetv2.build(
-            model, input_shape=(32, 32, 3), classes=10, explicit_padding=framework)), jit="off", x=x, y=y)[1].steps["train"]
+        train = keras_runner(framework, lambda: keras_resnetv2.build(
+            model, input_shape=(32, 32, 3), classes=10, explicit_padding=framework), jit="off", x=x, y=y)[1].steps["train"]
 
     for _ in range(steps["warmup"]):
         train()

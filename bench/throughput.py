@@ -1,16 +1,24 @@
 """Training and inference throughput (img/s) and FLOP/s: ours vs keras.applications vs PyTorch.
 
-    python bench/throughput.py [--models ResNet20V2 ResNet110V2 ResNet164V2 ResNet50V2] \
+    python bench/throughput.py [--models ResNet20V2 ResNet110V2 ResNet164V2 ResNet50V2 ResNet50V2:64] \
         [--batch_size 128 ResNet50V2=16] [--steps 5] [--warmup 2] [--repeats 3] [--jit both] \
-        [--frameworks ours keras torch torch_compile] [--backend tensorflow jax] [--json PATH]
+        [--frameworks ours ours_stock_bn ours_bf16 keras torch torch_compile] \
+        [--backend tensorflow jax] [--json PATH]
     make bench-throughput      # all of it, into bench/results/throughput.json
 
 A quick check of the script itself (tiny settings, numbers meaningless):
 
     python bench/throughput.py --quick --models ResNet20V2 --frameworks ours keras torch
 
+The contenders: `ours`, a builder's model as a user gets it (`keras_resnetv2.build(name)`:
+BatchNorm through TF's fused kernel, float32); `ours_stock_bn`, the same net with Keras'
+own BatchNormalization (`fused_batchnorm=False`); `ours_bf16`, builder defaults under
+the `mixed_bfloat16` policy; keras.applications' model of the same name (ResNet50V2);
+the same net in PyTorch, eager and `torch.compile`d.
+
 What is timed, per model, on one synthetic batch (uniform random images of the
-model's input size, random labels; no input pipeline), reused every step:
+model's input size, or of `MODEL:SIZE`'s, random labels; no input pipeline), reused
+every step:
 
 * train: one optimizer step, SGD (momentum 0.9) on sparse categorical cross-entropy.
   Keras: `model.compile(..., jit_compile=False/True)` then `model.train_on_batch`,
@@ -21,9 +29,9 @@ model's input size, random labels; no input pipeline), reused every step:
   mode under `torch.inference_mode()`.
 
 `--warmup` steps of each (the first traces and compiles) are not timed; then
-`--repeats` rounds each time `--steps` steps of every framework in turn (ours,
-keras.applications, torch, torch.compile; jit off then on), so that machine noise
-hits all alike. A figure is the median img/s over the rounds, with (min-max);
+`--repeats` rounds each time `--steps` steps of every contender in turn, in reverse
+order every other round (the first of a round measures a few percent slower here),
+so that machine noise hits all alike. A figure is the median img/s over the rounds, with (min-max);
 a ratio is of medians, ours / theirs (above 1: ours faster). The bench checks that
 the Keras steps replay their compiled graph (the Python forward never runs during
 the timed steps).
@@ -72,7 +80,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_resnetv2  # noqa: E402
-from keras_resnetv2.models.batchnorm import with_fused_batch_norm  # noqa: E402
 from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
 from keras_resnetv2.models.flops import count_flops  # noqa: E402
 from keras_resnetv2.utils.checks import fail  # noqa: E402
@@ -80,7 +87,8 @@ from keras_resnetv2.models.variants import get_variant  # noqa: E402
 from throughput_report import MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
 
 MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2", "ResNet50V2")
-FRAMEWORKS = ("ours", "ours_fused", "keras", "torch", "torch_compile")
+FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "keras", "torch", "torch_compile")
+KERAS_FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "keras")
 BACKENDS = ("tensorflow", "jax")
 JITS = {"both": ("off", "on"), "on": ("on",), "off": ("off",)}
 LEARNING_RATE = 0.01
@@ -180,37 +188,54 @@ def keras_runner(framework, builder, *, jit, x, y):
     return model, runner
 
 
-def measure_model(name, *, settings, device, backend):
-    """Builds every requested framework's `name`, warms each up, times them in turn."""
+def model_entry(entry):
+    """`(builder name, input size)` of a `--models` entry: `"ResNet50V2"` (its default
+    input size) or `"ResNet50V2:64"` (64x64)."""
+    name, _, size = entry.partition(":")
     variant = get_variant(name)
-    size = variant.spec().default_input_size
+    if size and (not size.isdigit() or int(size) < 1):
+        fail("--models", "A `--models` entry is MODEL or MODEL:SIZE, SIZE a positive integer.", entry)
+    return variant.name, int(size) if size else variant.spec().default_input_size
+
+
+def measure_model(entry, *, settings, device, backend):
+    """Builds every requested framework's model `entry`, warms each up, times them in turn."""
+    name, size = model_entry(entry)
+    variant = get_variant(name)
     shape, classes = (size, size, 3), variant.spec().default_classes
-    batch = settings["batch_size"][name]
+    batch = settings["batch_size"][entry]
     frameworks = settings["frameworks"]
-    record = {"model": name, "input_shape": list(shape), "classes": classes, "batch_size": batch,
+    record = {"model": entry, "input_shape": list(shape), "classes": classes, "batch_size": batch,
               "params": {}, "forward_flops": {}, "runs": []}
     rng = np.random.default_rng(0)
     x = keras.ops.convert_to_tensor(rng.uniform(-1, 1, (batch, *shape)).astype("float32"))
     y = keras.ops.convert_to_tensor(rng.integers(0, classes, batch).astype("int32"))
-    builders = {"ours": lambda: keras_resnetv2.build(name, weights=None, input_shape=shape, classes=classes)}
-    builders["ours_fused"] = lambda: with_fused_batch_norm(builders["ours"]())
+    def ours(**kwargs):
+        return keras_resnetv2.build(name, weights=None, input_shape=shape, classes=classes, **kwargs)
+
+    builders = {"ours": ours, "ours_stock_bn": lambda: ours(fused_batchnorm=False), "ours_bf16": ours}
     if hasattr(keras.applications, name):
         builders["keras"] = lambda: getattr(keras.applications, name)(weights=None, input_shape=shape, classes=classes)
     runners = []
     for jit in settings["jits"]:
-        for framework in ("ours", "ours_fused", "keras"):
+        for framework in KERAS_FRAMEWORKS:
             if framework not in frameworks:
                 continue
             reason = None if settings["keras_on_device"] else "JAX sees no GPU"
-            if framework == "ours_fused" and backend != "tensorflow":
-                reason = "TensorFlow only"
+            if framework == "ours_bf16" and device == "gpu":
+                reason = "the GPU section is bfloat16 already"
             if framework not in builders:
                 reason = "not in keras.applications"
             if reason:
                 record["runs"].append({"framework": framework, "jit": jit, "skipped": reason})
                 continue
             keras.utils.set_random_seed(0)
-            model, runner = keras_runner(framework, builders[framework], jit=jit, x=x, y=y)
+            policy = keras.config.dtype_policy().name
+            keras.config.set_dtype_policy("mixed_bfloat16" if framework == "ours_bf16" else policy)
+            try:
+                model, runner = keras_runner(framework, builders[framework], jit=jit, x=x, y=y)
+            finally:
+                keras.config.set_dtype_policy(policy)
             record["params"][framework] = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
             record["forward_flops"][framework] = count_flops(model)
             runners.append(runner)
@@ -250,7 +275,7 @@ def measure_model(name, *, settings, device, backend):
         log(f"[{backend} {device}] {name} batch {batch}, {run_label(runner.record)}: {outcome}")
     for repeat in range(settings["repeats"]):
         for mode in MODES:
-            for runner in runners:
+            for runner in runners if repeat % 2 == 0 else runners[::-1]:
                 runner.timed(mode, settings["steps"])
         log(f"[{backend} {device}] {name}: round {repeat + 1}/{settings['repeats']} done")
     for runner in runners:
@@ -404,18 +429,21 @@ def resolve_settings(args):
         ValueError: a bad model name, batch entry or count.
     """
     base = QUICK if args.quick else DEFAULTS
-    models = list(dict.fromkeys(get_variant(m).name for m in args.models))
+    def canonical(entry):
+        name, size = model_entry(entry)
+        return name if ":" not in entry else f"{name}:{size}"
+
+    models = list(dict.fromkeys(canonical(m) for m in args.models))
 
     def batches(flag, entries, gpu):
-        chosen = {m: default_batch(get_variant(m).spec().default_input_size, quick=args.quick, gpu=gpu)
-                  for m in models}
+        chosen = {m: default_batch(model_entry(m)[1], quick=args.quick, gpu=gpu) for m in models}
         for entry in entries or ():
             model, _, value = entry.rpartition("=")
             if not value.isdigit() or int(value) < 1:
                 fail(flag, f"Each `{flag}` entry must be N or MODEL=N, N a positive integer.", entry)
-            if model and get_variant(model).name not in chosen:
+            if model and canonical(model) not in chosen:
                 fail(flag, f"`{flag}` names a model that is not in --models {models}.", entry)
-            chosen.update({m: int(value) for m in ([get_variant(model).name] if model else models)})
+            chosen.update({m: int(value) for m in ([canonical(model)] if model else models)})
         return chosen
 
     for flag in ("steps", "warmup", "repeats", "matmul_size"):

@@ -55,23 +55,44 @@ def test_tables_show_missing_torch_and_ratios():
     section = {"backend": "tensorflow", "device": "cpu", "jits": ["off"], "peaks": {"tensorflow": {"best": 100.0}},
                "models": [{"model": "ResNet20V2", "batch_size": 8, "forward_flops": {"ours": 1e8}, "runs": [
                    run, {"framework": "torch", "jit": "-", "skipped": throughput.TORCH_MISSING}]}]}
-    row = "| ResNet20V2 (8) | train | off | 100.0 (90.0-110.0) | - |  | torch not installed (pip install -e .[bench]) |"
+    row = ("| ResNet20V2 (8) | train | off | 100.0 (90.0-110.0) | - |  | - |  | "
+           "torch not installed (pip install -e .[bench]) |")
     assert row in throughput_report.throughput_table(section)
     section["models"][0]["runs"][1] = torch_run
-    assert "| 100.0 (90.0-110.0) | - |  | 50.0 (50.0-50.0) | 2.00 |" in throughput_report.throughput_table(section)
+    assert "| 100.0 (90.0-110.0) | - |  | - |  | 50.0 (50.0-50.0) | 2.00 |" in throughput_report.throughput_table(section)
     # 1e8 FLOPs x 3 x 100 img/s = 30 GFLOP/s, 30% of a 100 GFLOP/s peak.
     assert "| ResNet20V2 | ours, jit off | 0.100 | 30.0 | 30.0% | 30.0 | 30.0% | 100.0 (tensorflow) |" \
         in throughput_report.flops_table(section)
-    # The fused-BN run of ours gets its own columns, and its ratio to torch.
-    section["models"][0]["runs"].append(dict(run, framework="ours_fused", img_s={"train": [150.0], "infer": [300.0]}))
-    assert "| 150.0 (150.0-150.0) | 3.00 |" in throughput_report.throughput_table(section)
+    # Keras' BN and bfloat16 runs of ours get their own columns: ours / Keras' BN, bfloat16 / ours.
+    runs = section["models"][0]["runs"]
+    runs.append(dict(run, framework="ours_stock_bn", img_s={"train": [50.0], "infer": [300.0]}))
+    runs.append(dict(run, framework="ours_bf16", img_s={"train": [150.0], "infer": [300.0]}))
+    table = throughput_report.throughput_table(section)
+    assert "| 100.0 (90.0-110.0) | 50.0 (50.0-50.0) | 2.00 | - |" in table
+    assert table.splitlines()[2].endswith("| 150.0 (150.0-150.0) |  | 1.50 |")
+
+
+def test_a_model_entry_may_name_its_input_size_and_its_own_batch():
+    throughput = load("throughput")
+    args = throughput.build_parser().parse_args(
+        ["--models", "resnet50v2:64", "ResNet50V2", "--batch_size", "ResNet50V2:64=32", "ResNet50V2=16"])
+    settings = throughput.resolve_settings(args)
+    assert settings["models"] == ["ResNet50V2:64", "ResNet50V2"]
+    assert settings["batch_size"] == {"ResNet50V2:64": 32, "ResNet50V2": 16}
+    assert throughput.model_entry("ResNet50V2:64") == ("ResNet50V2", 64)
+    assert throughput.model_entry("ResNet20V2") == ("ResNet20V2", 32)
+    with pytest.raises(ValueError, match=r"MODEL:SIZE.*Received: --models='ResNet50V2:big'"):
+        throughput.model_entry("ResNet50V2:big")
+    with pytest.raises(ValueError, match="not in --models"):
+        throughput.resolve_settings(throughput.build_parser().parse_args(
+            ["--models", "ResNet50V2:64", "--batch_size", "ResNet50V2=16"]))
 
 
 def test_quick_run_writes_tables_and_json(tmp_path, capsys):
     """In-process for TensorFlow's rows; JAX's run in the script's own subprocess."""
     path = tmp_path / "throughput.json"
     load("throughput").main(
-        ["--quick", "--models", "ResNet20V2", "--frameworks", "ours", "ours_fused", "keras", "torch",
+        ["--quick", "--models", "ResNet20V2", "--frameworks", "ours", "ours_stock_bn", "ours_bf16", "keras", "torch",
          "--backend", "tensorflow", "jax", "--jit", "off", "--steps", "1", "--json", str(path)])
     out = capsys.readouterr().out
     for heading in ("## Same architecture", "## tensorflow backend, CPU", "## jax backend, CPU", "## jax backend, GPU",
@@ -87,10 +108,7 @@ def test_quick_run_writes_tables_and_json(tmp_path, capsys):
         runs = {r["framework"]: r for r in section["models"][0]["runs"]}
         assert runs["keras"]["skipped"] == "not in keras.applications"
         assert len(runs["ours"]["seconds"]["train"]) == 2 and min(runs["ours"]["img_s"]["infer"]) > 0
-        if section["backend"] == "tensorflow":
-            assert min(runs["ours_fused"]["img_s"]["train"]) > 0
-        else:
-            assert runs["ours_fused"]["skipped"] == "TensorFlow only"
+        assert min(runs["ours_stock_bn"]["img_s"]["train"]) > 0 and min(runs["ours_bf16"]["img_s"]["train"]) > 0
         if importlib.util.find_spec("torch") is None:
             assert runs["torch"]["skipped"] == "torch not installed (pip install -e .[bench])"
         else:
