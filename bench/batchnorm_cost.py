@@ -33,11 +33,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras_resnetv2  # noqa: E402, F401  (before Keras: it turns on oneDNN, utils/cpu.py)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from throughput import images_per_second, keras_runner, log, machine, matmul_peaks, versions  # noqa: E402
-import keras_resnetv2  # noqa: E402
 from keras_resnetv2.models.batchnorm import with_fused_batch_norm, with_keras_batch_norm  # noqa: E402
 from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
 from keras_resnetv2.models.flops import count_flops  # noqa: E402

@@ -36,6 +36,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras_resnetv2  # noqa: E402, F401  (before Keras: it turns on oneDNN, utils/cpu.py)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -76,10 +76,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras_resnetv2  # noqa: E402, F401  (before Keras: it turns on oneDNN, utils/cpu.py)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras_resnetv2  # noqa: E402
 from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
 from keras_resnetv2.models.flops import count_flops  # noqa: E402
 from keras_resnetv2.utils.checks import fail  # noqa: E402
@@ -467,7 +467,8 @@ def machine():
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(), "load_average_start": list(os.getloadavg())}
+            "platform": platform.platform(), "load_average_start": list(os.getloadavg()),
+            "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
 def versions():

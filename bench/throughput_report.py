@@ -129,7 +129,8 @@ def report(result):
     settings, info = result["settings"], result["machine"]
     lines = [f"# Throughput: {info['cpu']}, {info['cores']} CPUs (load average {info['load_average_start'][0]:.1f} "
              f"at start, {info['load_average_end'][0]:.1f} at end)\n",
-             f"{', '.join(f'{k} {v}' for k, v in result['versions'].items())}; median (min-max) img/s over "
+             f"{', '.join(f'{k} {v}' for k, v in result['versions'].items())}; "
+             f"TF_ENABLE_ONEDNN_OPTS={info.get('tf_enable_onednn_opts')}; median (min-max) img/s over "
              f"{settings['repeats']} rounds of {settings['steps']} steps after {settings['warmup']} warm-up steps; "
              f"{result['seconds']:.0f} s in all.\n"]
     if info["load_average_start"][0] > info["cores"] / 2:
