@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
-# The default tier runs on two pytest-xdist workers (7.3 min on 2 cores, 11 min serially);
+# The default tier runs on two pytest-xdist workers (7.3 min on 2 AVX-512 cores, 11 min serially);
 # PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 
