@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,4 +106,4 @@ def test_campaign_resumes_after_kill_9(tmp_path, fashion_mnist_dir, subprocess_e
 
     status = subprocess.run(command[:2] + ["status", "--out", str(tmp_path), "--plan", plan],
                             capture_output=True, text=True, env=subprocess_env, timeout=60)
-    assert "first                done       4/4" in status.stdout and "not running" in status.stdout
+    assert re.search(r"^first\s+done\s+4/4\s", status.stdout, re.M) and "not running" in status.stdout
