@@ -90,9 +90,7 @@ def with_keras_batch_norm(model):
 
 def _with_batch_norm_class(model, cls):
     def clone_layer(layer):
-        if isinstance(layer, keras.layers.BatchNormalization) and type(layer) in (
-            keras.layers.BatchNormalization, BatchNormalization
-        ):
+        if type(layer) in (keras.layers.BatchNormalization, BatchNormalization):
             return cls.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 

@@ -30,7 +30,7 @@ from keras_resnetv2.models import batchnorm, features
 from keras_resnetv2.models.preprocessing import preprocessing_layer
 from keras_resnetv2.models.spec import ORDERS, STEMS, ResNetSpec, is_preactivation
 from keras_resnetv2.models.units import activate, kernel_initializer, residual_unit
-from keras_resnetv2.utils.checks import check_choice, fail
+from keras_resnetv2.utils.checks import check_bool, check_choice, fail
 from keras_resnetv2.weights import registry
 
 POOLINGS = (None, "avg", "max")
@@ -108,14 +108,11 @@ def ResNet(
     """
     registry.check_weights_argument(weights, weights_arch)
     check_choice("pooling", pooling, POOLINGS)
-    if fused_batchnorm is not True and fused_batchnorm is not False:
-        fail("fused_batchnorm", "`fused_batchnorm` must be True or False.", fused_batchnorm)
-    batch_norm = batchnorm.BatchNormalization if fused_batchnorm else layers.BatchNormalization
+    fused = check_bool("fused_batchnorm", fused_batchnorm)
+    batch_norm = batchnorm.BatchNormalization if fused else layers.BatchNormalization
     entry = registry.zoo_entry(weights, weights_arch)
     include_preprocessing = _check_preprocessing(include_preprocessing, entry, weights)
-    if features_only is not False and features_only is not True:
-        fail("features_only", "`features_only` must be True or False.", features_only)
-    if features_only:
+    if check_bool("features_only", features_only):
         if pooling is not None:
             fail(
                 "pooling",

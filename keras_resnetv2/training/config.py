@@ -13,7 +13,7 @@ from keras_resnetv2.models.spec import ORDERS, SHORTCUTS, ResNetSpec
 from keras_resnetv2.models.variants import get_variant
 from keras_resnetv2.training.distribution import DISTRIBUTIONS
 from keras_resnetv2.training.recipes import RECIPE_DEFAULTS, RECIPES
-from keras_resnetv2.utils.checks import check_choice, fail
+from keras_resnetv2.utils.checks import check_bool, check_choice, fail
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITIES = ("auto", 0, 1, 2)
@@ -139,8 +139,8 @@ class TrainConfig:
             "nesterov", "augment", "test_every_epoch", "sync_batchnorm", "fused_batchnorm", "jit_compile"
         ):
             value = getattr(self, name)
-            if not (isinstance(value, bool) or (value is None and name == "nesterov")):
-                fail(name, f"`{name}` must be True or False.", value)
+            if not (value is None and name == "nesterov"):  # None: the recipe's
+                check_bool(name, value)
         if self.dataset == data_lib.FOLDER and self.data_dir is None:
             fail(
                 "data_dir",

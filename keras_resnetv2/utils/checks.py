@@ -30,6 +30,13 @@ def check_choice(argument, value, choices):
     )
 
 
+def check_bool(argument, value):
+    """Returns `value` if it is True or False (not 1, 0 or None), else raises a `ValueError`."""
+    if not isinstance(value, bool):
+        fail(argument, f"`{argument}` must be True or False.", value)
+    return value
+
+
 def fail(argument, requirement, value):
     """Raises the package's standard `ValueError` for a bad argument.
 
