@@ -268,7 +268,8 @@ def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/dee
     commands += [f"python train.py {' '.join(entry['flags'])} --model_dir=runs/deep_zoo/{entry['name']}"
                  for entry in plan]
     relative = os.path.relpath(os.path.abspath(plot), os.path.dirname(os.path.abspath(reproduction)))
-    section = depth_comparison.render_section(pair, noise, plot=relative, commands=commands)
+    section = depth_comparison.render_section(pair, noise, plot=relative, commands=commands,
+                                             drop_path_runs=runs["drop_path"])
     report_lib.write_depth_section(reproduction, section)
     print(section)
 

@@ -9,7 +9,8 @@ gap "exceeds the noise" when it is more than twice the standard deviation of the
 difference of two single runs, `sqrt(std_original^2 + std_preact^2)` (each std over
 that unit's seeds): about a 95% two-sided criterion for normal noise.
 `plot_curves` draws both nets' training loss and test error per epoch, the paper's
-Fig. 6 in spirit.
+Fig. 6 in spirit. `render_drop_path` sets runs with stochastic depth (Huang et al.,
+ECCV 2016) beside runs of the same net and seeds without it.
 """
 
 import dataclasses
@@ -90,7 +91,7 @@ def _cell(value, digits=2):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render_section(pair, noise_runs, *, plot=None, commands=()):
+def render_section(pair, noise_runs, *, plot=None, commands=(), drop_path_runs=()):
     """The Markdown of the depth comparison.
 
     Args:
@@ -98,6 +99,8 @@ def render_section(pair, noise_runs, *, plot=None, commands=()):
         noise_runs: repeated `Run`s of both units for the seed noise.
         plot: the curves' path relative to the report, or None.
         commands: the commands that reproduce the runs.
+        drop_path_runs: runs with stochastic depth, set beside the noise runs of the same
+            unit and depth (`render_drop_path`).
     """
     by_unit = {run.unit: run for run in pair}
     depth = pair[0].depth if pair else PAPER_DEPTH
@@ -135,10 +138,65 @@ def render_section(pair, noise_runs, *, plot=None, commands=()):
             if ours_gap is not None:
                 verdict = "exceeds" if abs(ours_gap) > 2 * noise.gap_std else "does not exceed"
                 lines.append(f"The depth-{depth} gap of {ours_gap:.2f} points {verdict} twice that ({2 * noise.gap_std:.2f}).")
+    if drop_path_runs:
+        net = drop_path_runs[0]
+        baseline = [r for r in noise_runs if (r.unit, r.depth, r.drop_path_rate) == (net.unit, net.depth, 0.0)
+                    and r.seed in {d.seed for d in drop_path_runs}]
+        lines += ["", render_drop_path(baseline + list(drop_path_runs)).rstrip("\n")]
     if plot:
         lines += ["", f"![Training loss and test error per epoch of both nets]({plot})"]
     if commands:
         lines += ["", "Reproduce (from the repository root; a rerun resumes):", "", "```bash", *commands, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def render_drop_path(runs):
+    """The Markdown table of stochastic depth's effect: final test error % per seed and
+    drop-path rate, for the runs of one net (unit and depth) at several rates.
+
+    The difference of the rates' mean errors is judged against twice its standard error,
+    `sqrt(s_a^2 / n_a + s_b^2 / n_b)` (each `s` the std over that rate's seeds).
+    """
+    if not runs:
+        return ""
+    by_rate = {}
+    for r in runs:
+        by_rate.setdefault(r.drop_path_rate, {})[r.seed] = r
+    seeds = sorted({r.seed for r in runs})
+    unit, depth = runs[0].unit, runs[0].depth
+    name = f"ResNet-{depth}{'V2' if unit == 'full_preactivation' else ''}"
+    lines = [
+        f"### Stochastic depth: {name}, drop-path rate {' vs '.join(f'{k:g}' for k in sorted(by_rate))}", "",
+        f"{name} on Fashion-MNIST, the same recipe and epochs, with stochastic depth (rate rising linearly to the "
+        "last unit) and without; final-epoch test error % on the 10k test images.", "",
+        "| drop_path_rate | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+        "|---" * (len(seeds) + 2) + "|",
+    ]
+    means, spreads = {}, {}
+    for rate in sorted(by_rate):
+        cells = []
+        for seed in seeds:
+            r = by_rate[rate].get(seed)
+            if r is None:
+                cells.append("-")
+            elif r.done:
+                cells.append(f"{r.test_error:.2f}")
+            else:
+                cells.append(f"{len(r.history)}/{r.epochs} epochs" if r.history else "not started")
+        errors = [r.test_error for r in by_rate[rate].values() if r.done]
+        if errors:
+            means[rate] = statistics.mean(errors)
+            spreads[rate] = (statistics.stdev(errors) if len(errors) >= 2 else None, len(errors))
+        lines.append(f"| {rate:g} | " + " | ".join(cells) + f" | {_cell(means.get(rate))} |")
+    rates = sorted(by_rate)
+    if len(rates) == 2 and all(rate in means for rate in rates):
+        low, high = rates
+        delta = means[low] - means[high]
+        lines += ["", f"Difference of the means (rate {low:g} - rate {high:g}): {delta:.2f} points."]
+        if all(spreads[rate][0] is not None for rate in rates):
+            se = math.sqrt(sum(spreads[rate][0] ** 2 / spreads[rate][1] for rate in rates))
+            verdict = "exceeds" if abs(delta) > 2 * se else "does not exceed"
+            lines.append(f"It {verdict} twice its standard error ({2 * se:.2f}).")
     return "\n".join(lines) + "\n"
 
 
