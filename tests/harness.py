@@ -25,10 +25,14 @@ def unit_model(spec, *, channels, units=1, size=6, width=None):
 
 
 def randomize(model, seed=0):
-    """Random values in every variable, BN moving statistics included (variance > 0)."""
+    """Random values in every variable, BN moving statistics included (variance > 0).
+
+    Kernels get a fan-in-scaled std (1/sqrt(fan_in)), so that activations stay finite
+    through a deep net: outputs that overflow compare nothing."""
     rng = np.random.default_rng(seed)
     for w in model.weights:
-        values = rng.normal(0.0, 0.5, w.shape)
+        fan_in = int(np.prod(w.shape[:-1])) if len(w.shape) >= 2 else 4
+        values = rng.normal(0.0, 1.0 / np.sqrt(fan_in), w.shape)
         if "moving_variance" in w.path or "gamma" in w.path:
             values = rng.uniform(0.5, 1.5, w.shape)
         w.assign(values.astype("float32"))

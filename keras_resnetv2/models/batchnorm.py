@@ -17,11 +17,15 @@ What it keeps, so that nothing a user relies on changes:
   `safe_mode=True` and no `custom_objects`. Loaded that way, or reloaded in any
   process, the layers are Keras' again: `with_fused_batch_norm(model)` brings the
   fused kernel back.
-* Keras' own implementation wherever the fused kernel does not apply: inference
-  (so a reloaded file computes bit for bit what the model did; the fused kernel
-  measured 5% faster there, `bench/throughput.py`), other backends (JAX and torch
-  compute exactly what Keras does), synchronized statistics, renorm, masks,
-  channels-first or non-4D inputs, `center`/`scale` off.
+* Keras' own implementation wherever the fused kernel does not apply: other
+  backends (JAX and torch compute exactly what Keras does), synchronized
+  statistics, renorm, masks, channels-first or non-4D inputs, `center`/`scale` off.
+
+At inference (and for a frozen layer) the kernel normalizes with the moving
+statistics; TensorFlow's graph optimizer (the remapper, with oneDNN) then folds a
+BatchNorm and its ReLU that follow a convolution into the convolution's post-ops.
+Its outputs equal Keras' layer's to float32 round-off (1e-6), not bit for bit: a
+file reloaded with plain Keras predicts the same numbers to that precision.
 
 Numerically it matches Keras' layer to float32 round-off: the outputs use the
 biased batch variance, and so does the moving variance (the kernel returns the
@@ -42,11 +46,9 @@ FUSED_DTYPES = ("float32", "float16", "bfloat16")
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` computed by TF's fused kernel; saved as Keras' layer."""
 
-    def _fusable(self, inputs, training, mask):
+    def _fusable(self, inputs, mask):
         return (
             keras.backend.backend() == "tensorflow"
-            and training is True
-            and self.trainable
             and mask is None
             and not self.renorm
             and not self.synchronized
@@ -58,11 +60,18 @@ class BatchNormalization(keras.layers.BatchNormalization):
         )
 
     def call(self, inputs, training=None, mask=None):
-        if not self._fusable(inputs, training, mask):
+        if not self._fusable(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
         gamma, beta = tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32")
+        if not (training and self.trainable):  # inference: the moving statistics, as Keras' layer
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
+                variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
+                is_training=False,
+            )
+            return tf.cast(outputs, self.compute_dtype)
         outputs, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
         )

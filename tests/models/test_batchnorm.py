@@ -1,5 +1,7 @@
 """FusedBatchNormalization computes what Keras' BatchNormalization computes, faster."""
 
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
@@ -54,19 +56,39 @@ def test_training_outputs_gradients_and_moving_statistics_match_keras():
     np.testing.assert_allclose(stats_fused[1], 0.9 * start_variance + 0.1 * batch.var(axis=0), rtol=1e-5)
 
 
-def test_inference_and_unfusable_inputs_take_keras_path():
+def test_inference_is_fused_and_computes_keras_function_to_round_off():
     keras_bn, fused_bn = _pair(channels=3)
+    rng = np.random.default_rng(2)
+    for layer in (keras_bn, fused_bn):  # statistics away from their start, the same in both
+        layer.moving_mean.assign([0.5, -1.0, 2.0])
+        layer.moving_variance.assign([0.25, 4.0, 1.5])
+    x = rng.normal(size=(2, 4, 4, 3)).astype("float32")
+    kernels = []
+    real = tf.compat.v1.nn.fused_batch_norm
+    with mock.patch.object(tf.compat.v1.nn, "fused_batch_norm",
+                           lambda *a, **k: kernels.append(k["is_training"]) or real(*a, **k)):
+        inferred = fused_bn(x, training=False)
+        fused_bn.trainable = False  # a frozen layer normalizes with its moving statistics, as Keras'
+        frozen = fused_bn(x, training=True)
+    assert kernels == [False, False]
+    expected = keras_bn(x, training=False)
+    np.testing.assert_allclose(inferred, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(frozen, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_unfusable_inputs_take_keras_path():
     x = np.random.default_rng(2).normal(size=(2, 4, 4, 3)).astype("float32")
-    np.testing.assert_array_equal(fused_bn(x, training=False), keras_bn(x, training=False))
     keras_1d, fused_1d = _pair(channels=3, input_shape=(None, 7))
     sequence = np.random.default_rng(3).normal(size=(2, 7, 3)).astype("float32")  # 3D: no NHWC kernel
-    assert not fused_1d._fusable(tf.constant(sequence), True, None)
+    assert not fused_1d._fusable(tf.constant(sequence), None)
     np.testing.assert_array_equal(fused_1d(sequence, training=True), keras_1d(sequence, training=True))
+    np.testing.assert_array_equal(fused_1d(sequence, training=False), keras_1d(sequence, training=False))
     synchronized = FusedBatchNormalization(synchronized=True)
     synchronized.build(x.shape)
-    assert not synchronized._fusable(tf.constant(x), True, None)
-    assert not fused_bn._fusable(tf.constant(x), True, tf.ones((2, 4, 4)))  # a mask
-    assert fused_bn._fusable(tf.constant(x), True, None) and not fused_bn._fusable(tf.constant(x), False, None)
+    assert not synchronized._fusable(tf.constant(x), None)
+    _, fused_bn = _pair(channels=3)
+    assert not fused_bn._fusable(tf.constant(x), tf.ones((2, 4, 4)))  # a mask
+    assert fused_bn._fusable(tf.constant(x), None)
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -77,12 +99,15 @@ def test_mixed_precision_takes_the_fused_kernel_with_float32_statistics(policy):
     finally:
         keras.config.set_dtype_policy("float32")
     x = tf.cast(np.random.default_rng(5).normal(1.0, 2.0, (8, 4, 4, 5)), fused_bn.compute_dtype)
-    assert fused_bn._fusable(x, True, None) and fused_bn.moving_mean.dtype == "float32"
+    assert fused_bn._fusable(x, None) and fused_bn.moving_mean.dtype == "float32"
     y_keras, y_fused = keras_bn(x, training=True), fused_bn(x, training=True)
     assert y_fused.dtype == y_keras.dtype == fused_bn.compute_dtype
     np.testing.assert_allclose(tf.cast(y_fused, "float32"), tf.cast(y_keras, "float32"), atol=0.05)
     for got, expected in zip(fused_bn.non_trainable_weights, keras_bn.non_trainable_weights):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5)
+    y_keras, y_fused = keras_bn(x, training=False), fused_bn(x, training=False)
+    assert y_fused.dtype == y_keras.dtype == fused_bn.compute_dtype
+    np.testing.assert_allclose(tf.cast(y_fused, "float32"), tf.cast(y_keras, "float32"), atol=0.05)
 
 
 def test_a_fused_clone_trains_like_the_plain_model_and_its_weights_load_back(tmp_path):

@@ -188,7 +188,8 @@ def test_keras_file_reloads_with_plain_keras_in_a_clean_process(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["modules"] == []
     assert report["rates"] == {"conv3_block1_drop_path": 0.3}
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), model.predict_on_batch(x))
+    # Plain Keras' BatchNorm there, the fused kernel here: equal to float32 round-off.
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict_on_batch(x), rtol=1e-5, atol=1e-6)
 
 
 def test_spec_json_round_trip_and_older_json():

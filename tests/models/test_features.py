@@ -32,8 +32,10 @@ def corresponding_outputs(full, names):
 
 
 def assert_outputs_equal(model, reference, x):
+    # To float32 round-off: TF's graph optimizer folds BatchNorms into convolutions
+    # differently where a features model takes an intermediate map as an output.
     for ours, theirs in zip(model.predict_on_batch(x), reference.predict_on_batch(x)):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(theirs).max()))
 
 
 @pytest.mark.parametrize("name", sorted(IMAGENET))

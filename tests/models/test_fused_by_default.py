@@ -29,7 +29,7 @@ def _batch_norms(model):
 
 @pytest.fixture
 def fused_calls(monkeypatch):
-    """Counts the fused kernel's training calls as functions are traced."""
+    """The fused kernel's calls as functions are traced: `is_training` of each."""
     calls = []
     kernel = tf.compat.v1.nn.fused_batch_norm
 
@@ -75,7 +75,7 @@ def test_fit_train_on_batch_and_a_custom_loop_train_through_the_fused_kernel(fus
     assert fused_calls == [True] * 7
     fused_calls.clear()
     model.predict(x, verbose=0)
-    assert fused_calls == []  # inference: Keras' computation, as a reloaded file's
+    assert fused_calls == [False] * 7  # inference: the kernel with the moving statistics
 
 
 def test_a_distribution_strategy_trains_through_the_fused_kernel(fused_calls):
@@ -121,6 +121,6 @@ def test_a_saved_model_loads_with_plain_keras_in_a_process_without_the_package(t
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = np.load(tmp_path / "out.npy")
-    np.testing.assert_array_equal(loaded, expected)
-    np.testing.assert_array_equal(loaded, unfused.predict(x, verbose=0))
+    np.testing.assert_array_equal(loaded, unfused.predict(x, verbose=0))  # Keras' layer, in both processes
+    np.testing.assert_allclose(loaded, expected, rtol=1e-5, atol=1e-6)  # ours: the fused kernel, to round-off
     assert os.path.getsize(tmp_path / "model.keras") > 0
