@@ -35,7 +35,7 @@ setup(
         # in CUDA); the +cpu wheel comes from PyTorch's CPU wheel index or a local wheel folder.
         "bench": ["torch==2.13.0+cpu"],
         "dev": [
-            "tensorflow-cpu>=2.20,<2.22", "jax[cpu]", "pytest>=8", "pytest-xdist", "absl-py", "tensorboard", "matplotlib",
+            "tensorflow-cpu>=2.20,<2.22", "jax[cpu]", "pytest>=8", "pytest-xdist>=3.2", "absl-py", "tensorboard", "matplotlib",
             "pillow", "keras-tuner[bayesian]>=1.4,<1.5",
         ],
     },

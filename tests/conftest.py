@@ -86,3 +86,40 @@ def served_folder(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield folder, f"http://127.0.0.1:{server.server_address[1]}/", hits
     server.shutdown()
+
+
+# Runs train.py's command line once per argument list, all in one process (each list
+# parsed afresh): the refusal checks pay TensorFlow's import once, not once per case.
+REFUSALS_SCRIPT = """
+import contextlib, io, json, sys
+from absl import app, flags
+from keras_resnetv2 import train
+results = []
+for argv in json.loads(sys.argv[1]):
+    flags.FLAGS.unparse_flags()
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            app.run(train.main, argv=["train.py", *argv])
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    results.append({"returncode": code, "stderr": stderr.getvalue()})
+print("RESULTS " + json.dumps(results))
+"""
+
+
+@pytest.fixture
+def train_py_refusals(subprocess_env):
+    """`run(argv_lists, **env)` -> one `{"returncode", "stderr"}` per list, from one process."""
+    import json
+    import subprocess
+
+    def run(argv_lists, **env):
+        done = subprocess.run([sys.executable, "-c", REFUSALS_SCRIPT, json.dumps(argv_lists)], capture_output=True,
+                              text=True, env=dict(subprocess_env, **env), cwd=REPO_ROOT, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        line = [l for l in done.stdout.splitlines() if l.startswith("RESULTS ")][-1]
+        return json.loads(line[len("RESULTS "):])
+
+    return run

@@ -88,6 +88,7 @@ def test_a_model_entry_may_name_its_input_size_and_its_own_batch():
             ["--models", "ResNet50V2:64", "--batch_size", "ResNet50V2=16"]))
 
 
+@pytest.mark.slow  # the bench end to end, every contender (its parts are tested above)
 def test_quick_run_writes_tables_and_json(tmp_path, capsys):
     """In-process for TensorFlow's rows; JAX's run in the script's own subprocess."""
     path = tmp_path / "throughput.json"
@@ -124,6 +125,7 @@ def test_matmul_peaks_are_computed_not_folded():
     assert 0 < peaks["tensorflow"]["best"] < 20 * peaks["numpy"]["best"]
 
 
+@pytest.mark.slow  # the bench end to end
 def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, capsys):
     path = tmp_path / "batchnorm_cost.json"
     load("batchnorm_cost").main(["--models", "ResNet20V2", "--batch_size", "4", "--steps", "1", "--warmup", "0",
@@ -163,6 +165,7 @@ def test_onednn_breakdown_parses_steps_and_prepadded_convs():
         breakdown.parse_verbose(lines, skip_steps=3)
 
 
+@pytest.mark.slow  # one process per framework
 def test_onednn_breakdown_runs_ours_with_and_without_pad_layers(tmp_path, subprocess_env):
     path = tmp_path / "breakdown.json"
     done = subprocess.run(

@@ -122,6 +122,7 @@ def test_bad_inputs_raise_clear_errors():
         gradient_norms(model, images((BATCH, SIZE, SIZE, 1)), np.arange(3))
 
 
+@pytest.mark.slow  # the bench script end to end
 def test_bench_script_writes_its_json_and_plot(fashion_mnist_dir, tmp_path, capsys):
     path = os.path.join(REPO_ROOT, "bench", "gradient_flow.py")
     module_spec = importlib.util.spec_from_file_location("gradient_flow", path)

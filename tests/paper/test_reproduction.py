@@ -183,6 +183,7 @@ def test_depths_become_named_models_or_units_per_stage():
         bench.model_flags(21, "basic", {})
 
 
+@pytest.mark.slow  # the ablation bench end to end (its parts are tested above)
 def test_tiny_table2_run_end_to_end(fashion_mnist_dir, tmp_path):
     """The driver on Table 2: 5 rows x 1 seed of a depth-8 net of width 4/8/16, 1 epoch
     on 256 images: about 20 s of CPU time, mostly graph tracing (28-70 s here, by load)."""

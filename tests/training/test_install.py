@@ -38,6 +38,7 @@ def check_quick_run(result, folder):
     assert config["train_config"]["warmup_steps"] == 1 and config["dataset"]["train_examples"] == 512
 
 
+@pytest.mark.slow  # a full ResNet-20V2 trained and tested; the wheel test below runs it too
 def test_a_quick_run_needs_no_other_flag(fashion_mnist_dir, subprocess_env, tmp_path):
     result = subprocess.run([sys.executable, *QUICK_RUN], cwd=tmp_path, env=subprocess_env,
                             capture_output=True, text=True, timeout=900)

@@ -9,6 +9,7 @@ import textwrap
 
 import h5py
 import numpy as np
+import pytest
 
 from conftest import REPO_ROOT
 
@@ -46,6 +47,7 @@ def _datasets(path):
     return arrays
 
 
+@pytest.mark.slow  # two worker processes
 def test_two_workers_end_with_identical_weights_and_only_the_chief_writes(
     tiny_train_args, subprocess_env, tmp_path
 ):

@@ -293,6 +293,7 @@ def _wait_for(predicate, process, timeout):
     return False
 
 
+@pytest.mark.slow  # kills a training process and restarts it
 def test_killed_run_resumes_with_the_right_epoch_count(tiny_train_args, subprocess_env, tmp_path):
     model_dir = tmp_path / "run"
     state = model_dir / "backup" / "state.json"
@@ -333,19 +334,17 @@ def test_nan_loss_exits_nonzero_with_a_clear_message(tiny_train_args, subprocess
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-def test_bad_flags_fail_with_choices(tiny_train_args, subprocess_env, tmp_path):
-    result = subprocess.run(
-        tiny_train_args + ["--dataset=mnist", f"--model_dir={tmp_path}"],
-        env=subprocess_env, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 1
-    assert "flag --dataset=mnist: value should be one of <fashion_mnist|cifar10|cifar100|imagenet2012|folder>" in result.stderr
-    result = subprocess.run(
-        tiny_train_args + ["--spec_options=[1]", f"--model_dir={tmp_path}"],
-        env=subprocess_env, capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 1
-    assert "train.py: error: `--spec_options` must be a JSON object. Received: spec_options='[1]'" in result.stderr
+def test_bad_flags_fail_with_choices(tiny_train_args, train_py_refusals, tmp_path):
+    bad_dataset, bad_options = train_py_refusals([
+        tiny_train_args[2:] + ["--dataset=mnist", f"--model_dir={tmp_path}"],
+        tiny_train_args[2:] + ["--spec_options=[1]", f"--model_dir={tmp_path}"],
+    ])
+    assert bad_dataset["returncode"] == 1
+    assert ("flag --dataset=mnist: value should be one of <fashion_mnist|cifar10|cifar100|imagenet2012|folder>"
+            in bad_dataset["stderr"])
+    assert bad_options["returncode"] == 1
+    assert ("train.py: error: `--spec_options` must be a JSON object. Received: spec_options='[1]'"
+            in bad_options["stderr"])
 
 
 JAX_SCRIPT = textwrap.dedent(
@@ -383,6 +382,7 @@ def _run_under_jax(tmp_path, env, distributions):
     return out
 
 
+@pytest.mark.slow  # two JAX processes (one per device count)
 def test_jax_data_parallel_runs_and_matches_one_device(subprocess_env, tmp_path):
     """KERAS_BACKEND=jax: `mirrored` is keras.distribution.DataParallel over two CPU devices,
     whose sharded step computes BN over the global batch: the losses of one device."""
@@ -420,6 +420,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two training processes (one per device count)
 def test_mirrored_over_two_cpus_matches_one_device(fashion_mnist_dir, subprocess_env, tmp_path):
     """Sync BN + the loss scaling of tf.distribute: 2 replicas of 16 == 1 device of 32.
 

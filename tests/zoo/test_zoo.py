@@ -122,6 +122,7 @@ def test_the_module_runs_as_a_command(subprocess_env):
 # --- export, cards, README, packaging -------------------------------------------------
 
 
+@pytest.mark.slow  # a full ResNet-20V2 trained, then evaluated twice on the 10k test images
 def test_train_py_exports_a_run_as_a_zoo_entry(tiny_train_args, subprocess_env, tmp_path):
     """A real (short) ResNet-20V2 run with --zoo_tag: weights, manifest entry, card, plots."""
     args = [a for a in tiny_train_args if not a.startswith("--spec_options")]
@@ -159,17 +160,20 @@ def test_train_py_exports_a_run_as_a_zoo_entry(tiny_train_args, subprocess_env, 
     assert (both["metrics"]["min_test_accuracy"], both["metrics"]["max_test_accuracy"]) == tuple(accuracies)
 
 
-@pytest.mark.parametrize("extra,match", [
+UNEXPORTABLE = [
     (["--zoo_tag=Fashion-MNIST"], r"A zoo tag is lower-case.*zoo_tag='Fashion-MNIST'|tag='Fashion-MNIST'"),
     (["--zoo_tag=smoke", '--spec_options={"stage_widths": [16, 32, 128]}'], r"trains a modified ResNet20V2"),
     (["--zoo_tag=smoke", "--tune=random"], r"--zoo_tag exports one training, not a search"),
-])
-def test_train_py_refuses_an_unexportable_run_before_training(extra, match, tiny_train_args, subprocess_env, tmp_path):
-    args = [a for a in tiny_train_args if not a.startswith("--spec_options")]
-    result = subprocess.run(args + [f"--model_dir={tmp_path / 'run'}"] + extra, capture_output=True, text=True,
-                            env=dict(subprocess_env, KERAS_RESNETV2_ZOO_DIR=str(tmp_path / "zoo")), timeout=300)
-    assert result.returncode == 1 and re.search(match, result.stderr), result.stderr[-2000:]
-    assert not (tmp_path / "run" / "log.csv").exists()
+]
+
+
+def test_train_py_refuses_an_unexportable_run_before_training(tiny_train_args, train_py_refusals, tmp_path):
+    args = [a for a in tiny_train_args[2:] if not a.startswith("--spec_options")]
+    cases = [args + [f"--model_dir={tmp_path / f'run{i}'}"] + extra for i, (extra, _) in enumerate(UNEXPORTABLE)]
+    results = train_py_refusals(cases, KERAS_RESNETV2_ZOO_DIR=str(tmp_path / "zoo"))
+    for i, ((extra, match), result) in enumerate(zip(UNEXPORTABLE, results)):
+        assert result["returncode"] == 1 and re.search(match, result["stderr"]), (extra, result["stderr"][-2000:])
+        assert not (tmp_path / f"run{i}" / "log.csv").exists()
 
 
 def test_the_export_refuses_an_unfinished_run(tmp_path):
