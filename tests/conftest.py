@@ -91,7 +91,9 @@ def served_folder(tmp_path):
 # Runs train.py's command line once per argument list, all in one process (each list
 # parsed afresh): the refusal checks pay TensorFlow's import once, not once per case.
 REFUSALS_SCRIPT = """
-import contextlib, io, json, sys
+import contextlib, io, json, os, sys
+for name in filter(None, os.environ.get("BLOCKED_MODULES", "").split(",")):
+    sys.modules[name] = None  # as if not installed: importing it raises ImportError
 from absl import app, flags
 from keras_resnetv2 import train
 results = []
@@ -111,7 +113,9 @@ print("RESULTS " + json.dumps(results))
 
 @pytest.fixture
 def train_py_refusals(subprocess_env):
-    """`run(argv_lists, **env)` -> one `{"returncode", "stderr"}` per list, from one process."""
+    """`run(argv_lists, **env)` -> one `{"returncode", "stderr"}` per list, from one process.
+
+    `BLOCKED_MODULES="a,b"` in `env` makes those modules absent from that process."""
     import json
     import subprocess
 

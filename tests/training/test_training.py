@@ -335,10 +335,15 @@ def test_nan_loss_exits_nonzero_with_a_clear_message(tiny_train_args, subprocess
 
 
 def test_bad_flags_fail_with_choices(tiny_train_args, train_py_refusals, tmp_path):
-    bad_dataset, bad_options = train_py_refusals([
+    """And without KerasTuner installed: train.py imports, and `--tune` says what to install."""
+    bad_dataset, bad_options, no_tuner = train_py_refusals([
         tiny_train_args[2:] + ["--dataset=mnist", f"--model_dir={tmp_path}"],
         tiny_train_args[2:] + ["--spec_options=[1]", f"--model_dir={tmp_path}"],
-    ])
+        tiny_train_args[2:] + ["--tune=random", f"--model_dir={tmp_path}"],
+    ], BLOCKED_MODULES="keras_tuner")
+    assert no_tuner["returncode"] == 1
+    assert ("--tune runs a KerasTuner search, and KerasTuner is not installed" in no_tuner["stderr"]
+            and "`pip install keras-resnetv2[tune]`" in no_tuner["stderr"]), no_tuner["stderr"][-2000:]
     assert bad_dataset["returncode"] == 1
     assert ("flag --dataset=mnist: value should be one of <fashion_mnist|cifar10|cifar100|imagenet2012|folder>"
             in bad_dataset["stderr"])
