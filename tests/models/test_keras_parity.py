@@ -65,7 +65,10 @@ def test_identical_to_keras_applications(name, head):
     ours.set_weights(reference.get_weights())
     x = images((2, 224, 224, 3) if head == "top" else (2, 64, 64, 3))
     expected = reference.predict_on_batch(x)
-    np.testing.assert_allclose(ours.predict_on_batch(x), expected, rtol=1e-5, atol=1e-5)
+    # To float32 round-off: ours infers through TF's fused BatchNorm kernel, which oneDNN folds into
+    # the convolutions; over ResNet152's 155 layers that moves outputs by ~1e-6 of their scale.
+    np.testing.assert_allclose(ours.predict_on_batch(x), expected, rtol=1e-5,
+                               atol=1e-5 * max(1.0, float(np.abs(expected).max())))
 
 
 @pytest.mark.parametrize("name,count", [
