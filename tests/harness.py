@@ -31,8 +31,8 @@ def randomize(model, seed=0):
     through a deep net: outputs that overflow compare nothing."""
     rng = np.random.default_rng(seed)
     for w in model.weights:
-        fan_in = int(np.prod(w.shape[:-1])) if len(w.shape) >= 2 else 4
-        values = rng.normal(0.0, 1.0 / np.sqrt(fan_in), w.shape)
+        std = 1.0 / np.sqrt(np.prod(w.shape[:-1])) if len(w.shape) >= 2 else 0.5  # kernels; vectors
+        values = rng.normal(0.0, std, w.shape)
         if "moving_variance" in w.path or "gamma" in w.path:
             values = rng.uniform(0.5, 1.5, w.shape)
         w.assign(values.astype("float32"))

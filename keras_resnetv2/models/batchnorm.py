@@ -65,13 +65,18 @@ class BatchNormalization(keras.layers.BatchNormalization):
         import tensorflow as tf  # optional dependency: TensorFlow (the [tf] extra)
 
         gamma, beta = tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32")
-        if not (training and self.trainable):  # inference: the moving statistics, as Keras' layer
+        if training and self.trainable:
+            outputs = self._train_step(tf, inputs, gamma, beta)
+        else:  # inference, or a frozen layer: the moving statistics, as Keras' layer
             outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
                 inputs, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
                 variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
                 is_training=False,
             )
-            return tf.cast(outputs, self.compute_dtype)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _train_step(self, tf, inputs, gamma, beta):
+        """Normalizes with the batch's statistics and updates the moving ones, as Keras does."""
         outputs, mean, corrected_variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
         )
@@ -79,7 +84,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         variance = corrected_variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return tf.cast(outputs, self.compute_dtype)
+        return outputs
 
 
 def with_fused_batch_norm(model):
