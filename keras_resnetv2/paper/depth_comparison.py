@@ -155,7 +155,9 @@ def render_drop_path(runs):
     drop-path rate, for the runs of one net (unit and depth) at several rates.
 
     The difference of the rates' mean errors is judged against twice its standard error,
-    `sqrt(s_a^2 / n_a + s_b^2 / n_b)` (each `s` the std over that rate's seeds).
+    `sqrt(s_a^2 / n_a + s_b^2 / n_b)` (each `s` the std over that rate's seeds). The mean
+    final training cross-entropy beside it tells a regularizer that curbs overfitting
+    (training loss up, test error down) from one that costs fit (both up).
     """
     if not runs:
         return ""
@@ -169,8 +171,9 @@ def render_drop_path(runs):
         f"### Stochastic depth: {name}, drop-path rate {' vs '.join(f'{k:g}' for k in sorted(by_rate))}", "",
         f"{name} on Fashion-MNIST, the same recipe and epochs, with stochastic depth (rate rising linearly to the "
         "last unit) and without; final-epoch test error % on the 10k test images.", "",
-        "| drop_path_rate | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
-        "|---" * (len(seeds) + 2) + "|",
+        "| drop_path_rate | " + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean | training cross-entropy (training pass), mean |",
+        "|---" * (len(seeds) + 3) + "|",
     ]
     means, spreads = {}, {}
     for rate in sorted(by_rate):
@@ -183,16 +186,21 @@ def render_drop_path(runs):
                 cells.append(f"{r.test_error:.2f}")
             else:
                 cells.append(f"{len(r.history)}/{r.epochs} epochs" if r.history else "not started")
-        errors = [r.test_error for r in by_rate[rate].values() if r.done]
+        finished = [r for r in by_rate[rate].values() if r.done]
+        errors = [r.test_error for r in finished]
+        fit = [r.history[-1]["cross_entropy"] for r in finished if r.history and "cross_entropy" in r.history[-1]]
         if errors:
             means[rate] = statistics.mean(errors)
             spreads[rate] = (statistics.stdev(errors) if len(errors) >= 2 else None, len(errors))
-        lines.append(f"| {rate:g} | " + " | ".join(cells) + f" | {_cell(means.get(rate))} |")
+        lines.append(f"| {rate:g} | " + " | ".join(cells) + f" | {_cell(means.get(rate))} | "
+                     f"{_cell(statistics.mean(fit) if fit else None, 3)} |")
     rates = sorted(by_rate)
     if len(rates) == 2 and all(rate in means for rate in rates):
         low, high = rates
         delta = means[low] - means[high]
-        lines += ["", f"Difference of the means (rate {low:g} - rate {high:g}): {delta:.2f} points."]
+        effect = "lowers" if delta > 0 else "raises"
+        lines += ["", f"Difference of the means (rate {low:g} - rate {high:g}): {delta:.2f} points: "
+                      f"rate {high:g} {effect} the test error by {abs(delta):.2f} points."]
         if all(spreads[rate][0] is not None for rate in rates):
             se = math.sqrt(sum(spreads[rate][0] ** 2 / spreads[rate][1] for rate in rates))
             verdict = "exceeds" if abs(delta) > 2 * se else "does not exceed"

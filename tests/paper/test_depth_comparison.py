@@ -68,14 +68,15 @@ def test_noise_needs_two_seeds(errors, expected):
 
 def test_stochastic_depth_table_sets_each_rate_beside_the_same_seeds_without_it():
     without = [run("full_preactivation", a, depth=56, seed=s) for s, a in enumerate([0.930, 0.932, 0.940])]
-    with_sd = [dataclasses.replace(run("full_preactivation", a, depth=56, seed=s), drop_path_rate=0.1, name=f"sd{s}")
-               for s, a in enumerate([0.936, 0.938])]
+    with_sd = [dataclasses.replace(run("full_preactivation", a, depth=56, seed=s), drop_path_rate=0.1, name=f"sd{s}",
+                                   history=({"epoch": 3, "cross_entropy": fit, "test_accuracy": a},))
+               for s, (a, fit) in enumerate([(0.936, 0.4), (0.938, 0.5)])]
     text = depth_comparison.render_section([], without, drop_path_runs=with_sd)
     # Seed 2 has no stochastic-depth run: only seeds 0 and 1 of the baseline are compared.
-    assert "| 0 | 7.00 | 6.80 | 6.90 |" in text and "| 0.1 | 6.40 | 6.20 | 6.30 |" in text
+    assert "| 0 | 7.00 | 6.80 | 6.90 | 0.333 |" in text and "| 0.1 | 6.40 | 6.20 | 6.30 | 0.450 |" in text
     assert "seed 2" not in text.split("### Stochastic depth")[1]
     # std 0.1414 each over 2 seeds: standard error sqrt(2 * 0.02 / 2) = 0.14; 0.60 > 0.28.
-    assert "rate 0 - rate 0.1): 0.60 points." in text and "It exceeds twice its standard error (0.28)." in text
+    assert "rate 0 - rate 0.1): 0.60 points: rate 0.1 lowers the test error by 0.60 points." in text and "It exceeds twice its standard error (0.28)." in text
 
 
 def test_stochastic_depth_table_shows_unfinished_runs_and_no_verdict():
@@ -83,4 +84,4 @@ def test_stochastic_depth_table_shows_unfinished_runs_and_no_verdict():
     with_sd = [dataclasses.replace(run("full_preactivation", 0.9, depth=56, epochs=4, done=False, trained=1),
                                    drop_path_rate=0.1)]
     text = depth_comparison.render_drop_path(without + with_sd)
-    assert "| 0.1 | 1/4 epochs | - |" in text and "Difference" not in text
+    assert "| 0.1 | 1/4 epochs | - | - |" in text and "Difference" not in text
