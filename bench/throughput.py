@@ -83,6 +83,7 @@ import numpy as np  # noqa: E402
 from keras_resnetv2.utils.files import atomic_write_text  # noqa: E402
 from keras_resnetv2.models.flops import count_flops  # noqa: E402
 from keras_resnetv2.utils.checks import fail  # noqa: E402
+from keras_resnetv2.utils.cpu import cpu_name  # noqa: E402
 from keras_resnetv2.models.variants import get_variant  # noqa: E402
 from throughput_report import MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
 
@@ -460,13 +461,7 @@ def resolve_settings(args):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as file:
-            cpu = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
             "platform": platform.platform(), "load_average_start": list(os.getloadavg()),
             "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 

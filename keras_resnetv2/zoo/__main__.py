@@ -4,6 +4,7 @@
     python -m keras_resnetv2.zoo show resnet20v2.fashion_mnist
     python -m keras_resnetv2.zoo verify [NAME]              # sha256 and parameter count
     python -m keras_resnetv2.zoo evaluate NAME              # raw-pixel test accuracy vs the manifest
+    python -m keras_resnetv2.zoo speed NAME [--record]      # inference img/s here (into the card)
     python -m keras_resnetv2.zoo export RUN_DIR [RUN_DIR...] --tag=fashion_mnist
     python -m keras_resnetv2.zoo cards                      # regenerate cards + README table
 
@@ -23,6 +24,7 @@ from keras_resnetv2.weights import manifest, registry
 from keras_resnetv2.zoo import cards
 from keras_resnetv2.zoo.evaluation import evaluate
 from keras_resnetv2.zoo.export import export_runs
+from keras_resnetv2.zoo.speed import measure_inference
 
 # Largest |evaluated - recorded| test accuracy `evaluate` accepts: 0.1 point.
 TOLERANCE = 0.001
@@ -41,6 +43,13 @@ def main(argv=None):
     evaluate.add_argument("name")
     evaluate.add_argument("--data_dir", help="The dataset's folder (default: the usual place).")
     evaluate.add_argument("--tolerance", type=float, default=TOLERANCE, help="Accepted difference (fraction).")
+    speed = commands.add_parser(
+        "speed", help="Time the entry's predict_on_batch on this machine, as its tag builds it.")
+    speed.add_argument("name")
+    speed.add_argument("--batch_size", type=int, default=128)
+    speed.add_argument("--rounds", type=int, default=5)
+    speed.add_argument("--record", action="store_true",
+                       help="Write the figure into the entry's manifest record and card (a writable zoo only).")
     export = commands.add_parser("export", help="Make an entry of finished train.py runs (one per seed).")
     export.add_argument("run_dirs", nargs="+")
     export.add_argument("--tag", required=True)
@@ -104,6 +113,24 @@ def _evaluate(args):
     return 0 if ok else 1
 
 
+def _speed(args):
+    entry = manifest.get_entry(args.name)
+    model = variants.build(entry["builder"], weights=entry["tag"])
+    speed = measure_inference(model, batch_size=args.batch_size, rounds=args.rounds)
+    print(f"{args.name}: {speed}")
+    if args.record:
+        folder = manifest.zoo_dir()
+        current = manifest.read_manifest(folder)
+        if args.name not in current["entries"]:
+            raise ValueError(f"{args.name} is not an entry of the writable zoo {folder} (from "
+                             f"{manifest.source_of(args.name)}): --record writes only there.")
+        current["entries"][args.name]["inference"] = speed.to_dict()
+        manifest.write_manifest(current, folder)
+        cards.write_card(current["entries"][args.name], folder)
+        print(f"recorded in {folder}/manifest.json and the card")
+    return 0
+
+
 def _export(args):
     folder = manifest.zoo_dir()
     entry = export_runs(args.run_dirs, args.tag, zoo_folder=folder, urls=args.url, data_dir=args.data_dir,
@@ -125,7 +152,8 @@ def _cards(args):
     return 0
 
 
-COMMANDS = {"list": _list, "show": _show, "verify": _verify, "evaluate": _evaluate, "export": _export, "cards": _cards}
+COMMANDS = {"list": _list, "show": _show, "verify": _verify, "evaluate": _evaluate, "speed": _speed,
+            "export": _export, "cards": _cards}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,8 +23,9 @@ TABLE_END = "<!-- zoo-table:end -->"
 def readme_table(entries, *, link_prefix="zoo/"):
     """The Markdown table of the zoo, one row per entry."""
     rows = [
-        "| model | `weights=` | dataset | test accuracy (final epoch) | seeds | epochs | parameters | FLOPs / image | file |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | `weights=` | dataset | test accuracy (final epoch) | seeds | epochs | parameters | FLOPs / image | file "
+        "| inference img/s (CPU, batch 128) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in entries.items():
         metrics = entry["metrics"]
@@ -32,7 +33,7 @@ def readme_table(entries, *, link_prefix="zoo/"):
             f"| [{entry['builder']}]({link_prefix}{name}/README.md) | `{entry['tag']!r}` "
             f"| {entry['dataset']['name']} | {_accuracy(metrics)} | {len(metrics['runs'])} "
             f"| {metrics['epochs']} | {entry['parameters']['total']:,} | {_mega(entry['flops'])} "
-            f"| {entry['file']['size'] / 2**20:.1f} MiB |"
+            f"| {entry['file']['size'] / 2**20:.1f} MiB | {_speed_cell(entry)} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -62,6 +63,22 @@ def checkout_readme(folder=None):
     target = pathlib.Path(folder or manifest.zoo_dir()).resolve()
     readme = checkout / "README.md"
     return str(readme) if target == manifest.bundled_dir().resolve() and readme.is_file() else None
+
+
+def _speed_cell(entry):
+    """The README table's inference cell: img/s and the machine's cores, or '-'."""
+    speed = entry.get("inference")
+    return "-" if not speed else f"{speed['images_per_second']:,.0f} ({speed['cores']} cores)"
+
+
+def _speed(entry):
+    """The card's inference cell: the recorded speed and where it was measured."""
+    speed = entry.get("inference")
+    measure = f"`python -m keras_resnetv2.zoo speed {manifest.entry_name(entry)}` measures yours"
+    if not speed:
+        return f"not recorded; {measure}"
+    return (f"**{speed['images_per_second']:,.0f} img/s** (`{speed['mode']}`, batch {speed['batch_size']}, median of "
+            f"{speed['rounds']} rounds) on {speed['cpu']}, {speed['cores']} cores, {speed['backend']} backend; {measure}")
 
 
 def model_card(entry, evaluation):
@@ -94,7 +111,8 @@ def model_card(entry, evaluation):
 | parameters | {entry['parameters']['total']:,} ({entry['parameters']['trainable']:,} trainable) |
 | FLOPs per image (forward) | {entry['flops']:,} |
 | input | {h}x{w}x{c}, {entry['classes']} classes |
-| file | `{entry['file']['name']}`, {entry['file']['size']:,} bytes, sha256 `{entry['file']['sha256']}` |
+| file | `{entry['file']['name']}`, {entry['file']['size']:,} bytes ({entry['file']['size'] / 2**20:.1f} MiB), sha256 `{entry['file']['sha256']}` |
+| inference | {_speed(entry)} |
 | date, license | {entry['date']}, {entry['license']} |
 
 ## Use

@@ -33,6 +33,7 @@ from keras_resnetv2.utils.files import atomic_write_bytes, atomic_write_text, fi
 from keras_resnetv2.weights import manifest
 from keras_resnetv2.zoo import cards
 from keras_resnetv2.zoo.evaluation import evaluate_model
+from keras_resnetv2.zoo.speed import measure_inference
 
 # An export this far (a fraction) below the best entry of its dataset warns.
 WARN_BELOW = 0.05
@@ -86,6 +87,9 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
             f"metrics.json says {recorded:.4f}: the weights or the dataset changed."
         )
 
+    # The bare net (its input standardized here, not by a first layer): the entry's
+    # Normalization layer is one multiply-add per pixel, nothing beside the convolutions.
+    speed = measure_inference(model)
     atomic_write_bytes(entry_dir / file_name, open(chosen["weights"], "rb").read())
     train_config = chosen["config"]["train_config"]
     metrics = {
@@ -132,6 +136,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
             "sha256": file_digest(entry_dir / file_name),
             "size": os.path.getsize(entry_dir / file_name),
         },
+        "inference": speed.to_dict(),
         "urls": list(urls or []),
         "command": _command(chosen["config"]["command"]),
         "training": {

@@ -156,3 +156,18 @@ def test_an_entry_with_no_url_and_no_file_says_so(user_zoo, tmp_path, monkeypatc
 def test_bundled_entries_list_only_urls_that_exist():
     assert all(entry["urls"] == [] for entry in manifest.entries(manifest.bundled_dir()).values())
     assert json.loads((manifest.bundled_dir() / "manifest.json").read_text())["entries"] == ENTRIES
+
+
+def test_speed_records_the_figure_into_the_writable_zoo_only(user_zoo, capsys):
+    copy_entry(V2, "mine", user_zoo)
+    shutil.copy(manifest.entry_folder(ENTRIES[V2]) / "evaluation.json", user_zoo / "resnet20v2.mine")
+    assert zoo_cli(["speed", "resnet20v2.mine", "--rounds=1", "--batch_size=16", "--record"]) == 0
+    printed = capsys.readouterr().out
+    recorded = manifest.read_manifest(user_zoo)["entries"]["resnet20v2.mine"]["inference"]
+    assert recorded["batch_size"] == 16 and recorded["rounds"] == 1 and recorded["images_per_second"] > 0
+    assert f"resnet20v2.mine: {recorded['images_per_second']:,.0f} img/s" in printed
+    assert f"**{recorded['images_per_second']:,.0f} img/s**" in (user_zoo / "resnet20v2.mine" / "README.md").read_text()
+    before = (manifest.bundled_dir() / "manifest.json").read_text()
+    assert zoo_cli(["speed", "resnet20.fashion_mnist", "--rounds=1", "--batch_size=16", "--record"]) == 1
+    assert f"resnet20.fashion_mnist is not an entry of the writable zoo {user_zoo}" in capsys.readouterr().err
+    assert (manifest.bundled_dir() / "manifest.json").read_text() == before

@@ -142,6 +142,7 @@ def test_train_py_exports_a_run_as_a_zoo_entry(tiny_train_args, subprocess_env, 
     assert entry["command"].startswith("python ") and "--zoo_tag=smoke" in entry["command"]
     assert entry["training"]["resumed_from_epoch"] == 0
     assert entry["training"]["epoch_time_s_total"] == round(metrics["history"][0]["epoch_time_s"], 1) > 0
+    assert entry["inference"]["images_per_second"] > 0 and entry["inference"]["batch_size"] == 128
     evaluation = json.loads((folder / "evaluation.json").read_text())
     assert (folder / "README.md").read_text() == cards.model_card(entry, evaluation)
     assert abs(evaluation["accuracy"] - entry["metrics"]["test_accuracy"]) <= 0.001
