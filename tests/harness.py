@@ -81,6 +81,55 @@ def bottleneck_v2_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
     return total + bn(previous) + previous * classes + classes
 
 
+def bottleneck_v1_trainable(n, widths=(16, 32, 64), channels=3, classes=10):
+    """Trainable parameters of the 9n+2 net with He 2015's original bottleneck unit, as the
+    paper's Table 3 ResNet-164 (resnet-pre-act.lua's layout): a 3x3 stem conv of 16 filters
+    with BN; units 1x1 (w), 3x3 (w), 1x1 (4w), each followed by BN; a 1x1 projection with
+    BN where the unit widens; a Dense classifier."""
+    total = conv(3, channels, widths[0]) + bn(widths[0])
+    previous = widths[0]
+    for width in widths:
+        for unit in range(n):
+            cin = previous if unit == 0 else 4 * width
+            total += conv(1, cin, width) + conv(3, width, width) + conv(1, width, 4 * width)
+            total += 2 * bn(width) + bn(4 * width) + ((conv(1, cin, 4 * width) + bn(4 * width)) if unit == 0 else 0)
+        previous = 4 * width
+    return total + previous * classes + classes
+
+
+def bottleneck_bn_parameters(n, *, preactivation, widths=(16, 32, 64)):
+    """BatchNorm gammas and betas of the 9n+2 bottleneck nets (`bn` per BN layer): the
+    original unit normalizes each conv's output, the projection's too, and the stem's;
+    the pre-activation unit normalizes each conv's input, and a final BN closes the net."""
+    total, previous = (0 if preactivation else bn(widths[0])), widths[0]
+    for width in widths:
+        for unit in range(n):
+            cin = previous if unit == 0 else 4 * width
+            if preactivation:
+                total += bn(cin) + 2 * bn(width)
+            else:
+                total += 2 * bn(width) + bn(4 * width) + (bn(4 * width) if unit == 0 else 0)
+        previous = 4 * width
+    return total + (bn(previous) if preactivation else 0)
+
+
+def bottleneck_cifar_macs(n, *, size=32, channels=3, widths=(16, 32, 64), classes=10):
+    """Multiply-adds of the 9n+2 bottleneck nets (either unit) at `size`: the stem's 3x3
+    conv, then units 1x1 (w), 3x3 (w), 1x1 (4w), the first unit of stages 2 and 3
+    striding in its first 1x1 (resnet-pre-act.lua), so every conv of a unit runs at the
+    stage's resolution; a 1x1 projection in each stage's first unit; the Dense."""
+    macs = size * size * 9 * channels * widths[0] + 4 * widths[-1] * classes
+    previous = widths[0]
+    for stage, width in enumerate(widths):
+        side = size // 2**stage
+        for unit in range(n):
+            cin = previous if unit == 0 else 4 * width
+            macs += side * side * (cin * width + 9 * width * width + 4 * width * width)
+            macs += side * side * cin * 4 * width if unit == 0 else 0
+        previous = 4 * width
+    return macs
+
+
 def basic_v1_bn_parameters(n, widths=(16, 32, 64)):
     """BatchNorm gammas and betas of the 6n+2 net (the pre-activation twin has as many:
     it moves the stem's BN to the end and shares the widening units' pre-activation)."""

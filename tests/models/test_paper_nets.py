@@ -9,7 +9,11 @@ import pytest
 
 import keras_resnetv2
 from keras_resnetv2.models.builder import total_stride
-from harness import basic_v1_trainable, bottleneck_v2_trainable
+from harness import (
+    basic_v1_trainable, bottleneck_bn_parameters, bottleneck_cifar_macs, bottleneck_v1_trainable,
+    bottleneck_v2_trainable,
+)
+from keras_resnetv2.models.flops import count_flops
 
 
 def trainable_parameters(model):
@@ -25,6 +29,7 @@ PAPER_SIZES = [
     ("ResNet56", basic_v1_trainable(9), 0.85, 2),
     ("ResNet110", basic_v1_trainable(18), 1.7, 1),
     pytest.param("ResNet1202", basic_v1_trainable(200), 19.4, 1, marks=pytest.mark.slow),
+    ("ResNet164", bottleneck_v1_trainable(18), 1.70, 2),
     ("ResNet164V2", bottleneck_v2_trainable(18), 1.70, 2),
 ]
 
@@ -46,6 +51,26 @@ def test_the_closed_forms_count_what_they_describe():
     # One unit per stage, by hand: stem 432 + 32, units 4,672 / 13,952 / 55,552, Dense 650.
     assert basic_v1_trainable(1) == 432 + 32 + 4672 + 13952 + 55552 + 650
     assert bottleneck_v2_trainable(1) == 432 + 4704 + 23808 + 94720 + 512 + 2570
+
+
+def test_the_bottleneck_closed_forms_count_what_they_describe():
+    # One unit per stage. Stem 432 + BN 32; per stage, 1x1 + 3x3 + 1x1 + projection weights,
+    # then the BNs (w, w, 4w, and the projection's 4w); Dense 2,570.
+    assert bottleneck_v1_trainable(1) == 432 + 32 + (4608 + 320) + (23552 + 640) + (94208 + 1280) + 2570
+    assert bottleneck_bn_parameters(1, preactivation=False) == 32 + 320 + 640 + 1280
+    # Pre-activation: each unit's BNs on its input (16 / 64 / 128 channels), w and w; the final 256.
+    assert bottleneck_bn_parameters(1, preactivation=True) == (32 + 64) + (128 + 128) + (256 + 256) + 512
+    # 32x32 stem 442,368; then each stage's weights times its pixels (32x32, 16x16, 8x8); the Dense.
+    assert bottleneck_cifar_macs(1) == 442368 + 4608 * 1024 + 23552 * 256 + 94208 * 64 + 2560
+
+
+@pytest.mark.parametrize("name,preactivation,trainable", [
+    ("ResNet164", False, bottleneck_v1_trainable), ("ResNet164V2", True, bottleneck_v2_trainable)])
+def test_the_deep_zoo_pair_at_28x28x1_has_the_closed_form_sizes(name, preactivation, trainable):
+    model = keras_resnetv2.build(name, input_shape=(28, 28, 1), classes=10)
+    assert trainable_parameters(model) == trainable(18, channels=1)
+    assert model.count_params() == trainable(18, channels=1) + bottleneck_bn_parameters(18, preactivation=preactivation)
+    assert count_flops(model) == 2 * bottleneck_cifar_macs(18, size=28, channels=1)
 
 
 def test_v2_twins_share_the_shape_of_their_v1_nets():

@@ -20,7 +20,10 @@ from keras_resnetv2.models.flops import count_flops
 from keras_resnetv2.weights import manifest
 from keras_resnetv2.zoo import cards
 from keras_resnetv2.zoo.__main__ import main as zoo_cli
-from harness import basic_cifar_macs, basic_v1_bn_parameters, basic_v1_trainable
+from harness import (
+    basic_cifar_macs, basic_v1_bn_parameters, basic_v1_trainable, bottleneck_bn_parameters, bottleneck_cifar_macs,
+    bottleneck_v1_trainable, bottleneck_v2_trainable,
+)
 
 ENTRIES = zoo.entries()
 V2 = "resnet20v2.fashion_mnist"
@@ -32,6 +35,13 @@ CLOSED_FORMS = {
                                 basic_cifar_macs(3, size=28, channels=1)),
     ("ResNet20V2", (28, 28, 1)): (basic_v1_trainable(3, channels=1), basic_v1_bn_parameters(3),
                                   basic_cifar_macs(3, size=28, channels=1)),
+    # The deep-zoo campaign's pair (bench/deep_zoo.py), ready for their export.
+    ("ResNet164", (28, 28, 1)): (bottleneck_v1_trainable(18, channels=1),
+                                 bottleneck_bn_parameters(18, preactivation=False),
+                                 bottleneck_cifar_macs(18, size=28, channels=1)),
+    ("ResNet164V2", (28, 28, 1)): (bottleneck_v2_trainable(18, channels=1),
+                                   bottleneck_bn_parameters(18, preactivation=True),
+                                   bottleneck_cifar_macs(18, size=28, channels=1)),
 }
 
 
