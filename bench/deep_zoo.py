@@ -165,8 +165,8 @@ def status(out, plan):
     for entry in plan:
         state = run_state(out, entry)
         model = _flag(entry["flags"], "model", "") + _flag(entry["flags"], "depth", "")
-        if state["epoch_time_s"]:
-            rates.setdefault(model, state["epoch_time_s"])
+        if state["epoch_time_s"]:  # the latest timed run of the net: the machine's load now
+            rates[model] = state["epoch_time_s"]
         remaining = state["remaining_s"]
         if remaining is None and model in rates:  # a pending run of a net timed before
             remaining = state["epochs"] * rates[model]

@@ -60,13 +60,15 @@ def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     (tmp_path / "a" / "metrics.json").write_text(json.dumps(
         {"epochs": 4, "history": history, "test": {"accuracy": 0.6421}}))
     (tmp_path / "b" / "backup").mkdir(parents=True)
-    (tmp_path / "b" / "backup" / "state.json").write_text(json.dumps({"epoch": 1, "history": history[:1]}))
+    slower = [dict(history[0], epoch_time_s=300.0)]  # the machine got busier since run a
+    (tmp_path / "b" / "backup" / "state.json").write_text(json.dumps({"epoch": 1, "history": slower}))
     deep_zoo.status(str(tmp_path), plan)
     lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:5]}
-    assert lines["a"][1:4] == ["done", "4/4", "0.6421"]
+    assert lines["a"][1:4] == ["done", "4/4", "0.6421"] and lines["a"][-2] == "103"  # the median epoch
     assert lines["b"][1:4] == ["started", "1/4", "0.6100"]
-    assert lines["b"][-1] == "0h05m"  # 3 epochs left at 101 s each
-    assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h06m"  # 4 epochs of the same net
+    assert lines["b"][-1] == "0h15m"  # 3 epochs left at 300 s each
+    # 4 epochs of the same net at the latest run's speed (b's 300 s, not a's 103 s).
+    assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h20m"
 
 
 def test_a_second_campaign_on_the_same_folder_is_refused(tmp_path, capsys):
