@@ -55,7 +55,8 @@ bench-throughput: $(STAMP)
 	$(PY) bench/throughput.py --json bench/results/throughput.json
 
 # The deep-zoo campaign (bench/deep_zoo.py): starts or resumes it in the background, at low
-# priority, and prints where each run stands. Its output: runs/deep_zoo/campaign.out.
+# priority, and prints where each run stands. Its output: runs/deep_zoo/campaign.out; each finished
+# run's record goes to bench/results/deep_zoo/ (committed), so it outlives runs/.
 CAMPAIGN_OUT ?= runs/deep_zoo
 campaign: $(STAMP) data
 	@mkdir -p $(CAMPAIGN_OUT)

@@ -9,7 +9,14 @@ The campaign is a queue of train.py runs (`PLAN`), each in its own `--model_dir`
 under `--out` (default `runs/deep_zoo`). `run` trains them in order; a run whose
 `metrics.json` exists is done and skipped, and an unfinished one resumes from its
 last per-epoch backup (train.py's own resume), so the same command continues the
-campaign after a kill, a reboot or the end of a session. One campaign at a time:
+campaign after a kill, a reboot or the end of a session.
+
+A finished run's record (its flags and metrics.json: final test metrics and the
+per-epoch history) is also copied into `--archive` (default `bench/results/deep_zoo/`,
+committed), and a run with an archived record of the same flags counts as done. So
+finished runs outlive the machine: `runs/` holds gigabytes of backups and is not
+committed, and a new machine without it only retrains the unfinished runs. The
+weights are not archived; the zoo's exports are what keeps them. One campaign at a time:
 `run` refuses to start while another holds `campaign.pid`. A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
 shows it.
@@ -45,6 +52,7 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join("runs", "deep_zoo")
+DEFAULT_ARCHIVE = os.path.join(REPO_ROOT, "bench", "results", "deep_zoo")
 PID_FILE = "campaign.pid"
 LOG_FILE = "campaign.log"
 
@@ -70,21 +78,18 @@ def _depth56(name, model, seed, role, **changes):
     return {"name": f"{name}_seed{seed}", "role": role, "flags": flags}
 
 
-# The queue, in order, short runs first (each fits in a session; the pair takes
-# several): ResNet-56V2 with and without stochastic depth, two seeds each (`drop_path`);
-# the seed noise of both units at depth 56, three seeds each (`noise`; ResNet-56V2's
-# seeds 0 and 1 are the `drop_path` runs without it); then the zoo pair (`pair`: same
-# recipe, seed and epochs).
+# The queue, in order, short runs first (each fits in a session and is archived when it
+# finishes; the pair takes several sessions): the seed noise of both units at depth 56,
+# three seeds each, alternating the units so that any prefix compares them (`noise`);
+# ResNet-56V2 with stochastic depth, seeds 0 and 1, beside the noise runs of the same
+# seeds (`drop_path`); then the zoo pair (`pair`: same recipe, seed and epochs).
 PLAN = [
-    _depth56(name, "ResNet20V2", seed, role, **changes)
-    for seed in (0, 1)
-    for name, role, changes in (("resnet56v2", "noise", {}),
-                                ("resnet56v2_drop_path", "drop_path", {"drop_path_rate": DROP_PATH_RATE}))
-] + [
     _depth56(name, model, seed, "noise")
-    for name, model, seeds in (("resnet56", "ResNet20", (0, 1)), ("resnet56v2", "ResNet20V2", (2,)),
-                               ("resnet56", "ResNet20", (2,)))
-    for seed in seeds
+    for seed in (0, 1, 2)
+    for name, model in (("resnet56v2", "ResNet20V2"), ("resnet56", "ResNet20"))
+] + [
+    _depth56("resnet56v2_drop_path", "ResNet20V2", seed, "drop_path", drop_path_rate=DROP_PATH_RATE)
+    for seed in (0, 1)
 ] + [
     {"name": "resnet164v2", "role": "pair", "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
     {"name": "resnet164", "role": "pair", "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
@@ -106,11 +111,40 @@ def _flag(flags, name, default=None):
     return default
 
 
-def run_state(out, entry):
-    """A dict describing where the run `entry` of the campaign in `out` stands."""
+def archived_metrics(archive, entry):
+    """The metrics of `entry` archived in `archive`, or None (none, or another run's flags)."""
+    if archive is None:
+        return None
+    record = _read_json(os.path.join(archive, f"{entry['name']}.json"))
+    if record is None or record.get("flags") != list(entry["flags"]):
+        return None
+    return record["metrics"]
+
+
+def archive_run(out, archive, entry):
+    """Copies the finished run `entry`'s flags and metrics.json into `archive` (write, then rename)."""
+    metrics = _read_json(os.path.join(out, entry["name"], "metrics.json"))
+    if metrics is None:
+        raise FileNotFoundError(f"{entry['name']} has no metrics.json in {out}: it has not finished")
+    config = _read_json(os.path.join(out, entry["name"], "config.json")) or {}
+    record = {"name": entry["name"], "role": entry.get("role", "noise"), "flags": list(entry["flags"]),
+              "versions": config.get("versions"), "metrics": metrics}
+    os.makedirs(archive, exist_ok=True)
+    path = os.path.join(archive, f"{entry['name']}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(json.dumps(record, indent=1) + "\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def run_state(out, entry, archive=None):
+    """A dict describing where the run `entry` of the campaign in `out` stands; a run
+    archived in `archive` with the same flags is done, whatever `out` holds."""
     model_dir = os.path.join(out, entry["name"])
     epochs = int(_flag(entry["flags"], "epochs", 0))
     metrics = _read_json(os.path.join(model_dir, "metrics.json"))
+    if metrics is None:
+        metrics = archived_metrics(archive, entry)
     if metrics is not None:
         history = metrics["history"]
         return {
@@ -155,7 +189,7 @@ def campaign_pid(out):
         return None
 
 
-def status(out, plan):
+def status(out, plan, archive=None):
     """Prints one line per run of the campaign, and the campaign's total ETA."""
     pid = campaign_pid(out)
     print(f"campaign in {out}: {'running (pid %d)' % pid if pid else 'not running'}")
@@ -163,7 +197,7 @@ def status(out, plan):
     total, unknown = 0.0, False
     rates = {}
     for entry in plan:
-        state = run_state(out, entry)
+        state = run_state(out, entry, archive)
         model = _flag(entry["flags"], "model", "") + _flag(entry["flags"], "depth", "")
         if state["epoch_time_s"]:  # the latest timed run of the net: the machine's load now
             rates[model] = state["epoch_time_s"]
@@ -190,8 +224,9 @@ def status(out, plan):
             print(failed[-1])
 
 
-def run(out, plan, python=sys.executable):
-    """Trains every unfinished run of `plan` in order, resuming each; returns an exit code."""
+def run(out, plan, python=sys.executable, archive=None):
+    """Trains every unfinished run of `plan` in order, resuming each, and archives each
+    finished run in `archive` (None: no archive); returns an exit code."""
     os.makedirs(out, exist_ok=True)
     pid = campaign_pid(out)
     if pid is not None and pid != os.getpid():
@@ -210,7 +245,9 @@ def run(out, plan, python=sys.executable):
     signal.signal(signal.SIGTERM, forward)
     try:
         for entry in plan:
-            if run_state(out, entry)["state"] == "done":
+            if run_state(out, entry, archive)["state"] == "done":
+                if archive is not None and archived_metrics(archive, entry) is None:  # finished before
+                    _log(out, f"ARCHIVED {entry['name']}: {archive_run(out, archive, entry)}")
                 continue
             model_dir = os.path.join(out, entry["name"])
             command = [python, os.path.join(REPO_ROOT, "train.py")] + entry["flags"] + [f"--model_dir={model_dir}"]
@@ -222,6 +259,8 @@ def run(out, plan, python=sys.executable):
                 _log(out, f"FAILED {entry['name']}: train.py exited with {rc}; see its output above")
                 return rc
             _log(out, f"DONE {entry['name']}: test accuracy {run_state(out, entry)['test_accuracy']:.4f}")
+            if archive is not None:
+                _log(out, f"ARCHIVED {entry['name']}: {archive_run(out, archive, entry)}")
         _log(out, "campaign complete")
         return 0
     finally:
@@ -236,7 +275,7 @@ def _log(out, line):
         f.write(line + "\n")
 
 
-def comparison_runs(out, plan):
+def comparison_runs(out, plan, archive=None):
     """The campaign's runs as `paper.depth_comparison.Run`s, finished or not, by role:
     `{"pair": [...], "noise": [...], "drop_path": [...]}` (a run without a role is a
     noise run)."""
@@ -244,7 +283,7 @@ def comparison_runs(out, plan):
 
     runs = {role: [] for role in ROLES}
     for entry in plan:
-        state = run_state(out, entry)
+        state = run_state(out, entry, archive)
         model = _flag(entry["flags"], "model")
         depth = int(_flag(entry["flags"], "depth") or re.search(r"\d+", model).group())  # ResNet164V2 -> 164
         runs[entry.get("role", "noise")].append(Run(
@@ -256,11 +295,11 @@ def comparison_runs(out, plan):
     return runs
 
 
-def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/deep_zoo.png"):
+def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/deep_zoo.png", archive=None):
     """Writes the depth section of `reproduction` and its plot from the runs so far."""
     from keras_resnetv2.paper import depth_comparison, reproduction as report_lib
 
-    runs = comparison_runs(out, plan)
+    runs = comparison_runs(out, plan, archive)
     pair, noise = runs["pair"], runs["noise"]
     depth_comparison.plot_curves(pair, plot)
     commands = ["make campaign          # starts or resumes every run below, in the background",
@@ -280,17 +319,23 @@ def main(argv=None):
     parser.add_argument("--reproduction", default="REPRODUCTION.md", help="report: the file to write")
     parser.add_argument("--plot", default=os.path.join("bench", "results", "deep_zoo.png"), help="report: the plot")
     parser.add_argument("--out", default=DEFAULT_OUT, help="folder of the campaign's runs")
+    parser.add_argument("--archive", help="folder of the finished runs' records (committed); 'none': no "
+                        f"archive; default: {os.path.relpath(DEFAULT_ARCHIVE, REPO_ROOT)} for the built-in "
+                        "plan, none for --plan")
     parser.add_argument("--plan", help="JSON list of {name, flags} replacing the built-in plan (tests)")
     args = parser.parse_args(argv)
     plan = PLAN if args.plan is None else json.loads(args.plan)
     args.out = os.path.abspath(args.out)
+    if args.archive is None:
+        args.archive = DEFAULT_ARCHIVE if args.plan is None else "none"
+    archive = None if args.archive == "none" else os.path.abspath(args.archive)
     if args.command == "status":
-        status(args.out, plan)
+        status(args.out, plan, archive)
         return 0
     if args.command == "report":
-        report(args.out, plan, reproduction=args.reproduction, plot=args.plot)
+        report(args.out, plan, reproduction=args.reproduction, plot=args.plot, archive=archive)
         return 0
-    return run(args.out, plan)
+    return run(args.out, plan, archive=archive)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,51 @@ def test_comparison_runs_are_grouped_by_role(tmp_path):
     assert not any(r.done for group in runs.values() for r in group)  # nothing trained in tmp_path
 
 
+def _finished_run(out, name, accuracy):
+    history = [{"epoch": e, "accuracy": 0.5, "test_accuracy": accuracy - (2 - e) / 100, "epoch_time_s": 60.0}
+               for e in (1, 2)]
+    (out / name).mkdir(parents=True)
+    (out / name / "metrics.json").write_text(json.dumps({"epochs": 2, "history": history,
+                                                         "test": {"accuracy": accuracy}}))
+    (out / name / "config.json").write_text(json.dumps({"versions": {"keras": "3.x"}}))
+
+
+def test_finished_runs_are_archived_and_outlive_the_runs_folder(tmp_path, capsys):
+    plan = [{"name": n, "role": "noise", "flags": ["--model=ResNet20V2", "--epochs=2", f"--seed={i}"]}
+            for i, n in enumerate(("a", "b"))]
+    out, archive = tmp_path / "runs", tmp_path / "archive"
+    _finished_run(out, "a", 0.91)
+    _finished_run(out, "b", 0.92)
+    assert deep_zoo.run(str(out), plan, archive=str(archive)) == 0  # both done: archived, nothing trained
+    record = json.loads((archive / "a.json").read_text())
+    assert record["flags"] == plan[0]["flags"] and record["metrics"]["test"]["accuracy"] == 0.91
+    assert record["versions"] == {"keras": "3.x"} and not list(archive.glob("*.tmp"))
+    assert "ARCHIVED a" in (out / deep_zoo.LOG_FILE).read_text()
+
+    fresh = tmp_path / "new_machine"  # runs/ lost: the archive still says done
+    assert deep_zoo.run_state(str(fresh), plan[1], str(archive))["state"] == "done"
+    assert deep_zoo.run_state(str(fresh), plan[1])["state"] == "pending"  # without the archive
+    runs = deep_zoo.comparison_runs(str(fresh), plan, str(archive))["noise"]
+    assert [r.test_accuracy for r in runs] == [0.91, 0.92]
+    capsys.readouterr()
+    deep_zoo.status(str(fresh), plan, str(archive))
+    assert re.search(r"^b\s+done\s+2/2\s+0\.9200", capsys.readouterr().out, re.M)
+
+    changed = dict(plan[1], flags=plan[1]["flags"] + ["--label_smoothing=0.2"])  # another run: not done
+    assert deep_zoo.run_state(str(fresh), changed, str(archive))["state"] == "pending"
+    with pytest.raises(FileNotFoundError, match="has not finished"):
+        deep_zoo.archive_run(str(fresh), str(archive), plan[0])
+
+
+def test_the_built_in_plan_archives_into_the_repository_and_a_test_plan_nowhere(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(deep_zoo, "status", lambda out, plan, archive: seen.update(archive=archive))
+    deep_zoo.main(["status", "--out", "x"])
+    assert seen["archive"] == deep_zoo.DEFAULT_ARCHIVE
+    deep_zoo.main(["status", "--out", "x", "--plan", "[]"])
+    assert seen["archive"] is None
+
+
 def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     plan = [{"name": n, "flags": ["--model=ResNet20V2", "--epochs=4"]} for n in ("a", "b", "c")]
     (tmp_path / "a").mkdir()
@@ -81,8 +126,9 @@ def test_a_second_campaign_on_the_same_folder_is_refused(tmp_path, capsys):
 @pytest.mark.slow
 def test_campaign_resumes_after_kill_9(tmp_path, fashion_mnist_dir, subprocess_env):
     plan = json.dumps(_tiny_plan(4))
+    archive = tmp_path / "archive"
     command = [sys.executable, os.path.join(REPO_ROOT, "bench", "deep_zoo.py"), "run", "--out", str(tmp_path),
-               "--plan", plan]
+               "--plan", plan, "--archive", str(archive)]
     state = tmp_path / "first" / "backup" / "state.json"
     first = subprocess.Popen(command, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
@@ -105,6 +151,7 @@ def test_campaign_resumes_after_kill_9(tmp_path, fashion_mnist_dir, subprocess_e
     assert not (tmp_path / deep_zoo.PID_FILE).exists()
     log = (tmp_path / deep_zoo.LOG_FILE).read_text()
     assert log.count("START first") == 2 and log.count("DONE first") == 1 and "campaign complete" in log
+    assert json.loads((archive / "first.json").read_text())["metrics"] == metrics
 
     status = subprocess.run(command[:2] + ["status", "--out", str(tmp_path), "--plan", plan],
                             capture_output=True, text=True, env=subprocess_env, timeout=60)
