@@ -6,7 +6,7 @@
 
 `zoo/manifest.json` is the single source of truth (`manifest`), to which
 `$KERAS_RESNETV2_ZOO_DIR` adds a zoo of your own; the builders' `weights=` argument
-resolves through `registry`; `python -m keras_resnetv2.zoo` lists, shows,
+resolves through `registry`; `python -m keras_resnetv2.zoo` lists, shows, times,
 verifies, evaluates and exports entries.
 """
 

@@ -10,7 +10,9 @@ median run (the lower median for an even count).
 The entry goes to `manifest.zoo_dir()`: `$KERAS_RESNETV2_ZOO_DIR`, or the checkout's
 `zoo/` in a source checkout; an installed package is never written to. An entry far
 below the best entry of its dataset (`WARN_BELOW`) is exported with a warning: it is
-more likely a short or broken run than a result.
+more likely a short or broken run than a result. The entry records the net's inference
+speed on the exporting machine (`speed`) and the training's recipe, which its card
+sets against the paper's (`departures`).
 """
 
 import csv
@@ -142,6 +144,9 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
         "training": {
             **{k: train_config[k] for k in ("recipe", "epochs", "batch_size", "learning_rate", "weight_decay",
                                              "momentum", "nesterov", "warmup_steps", "augment", "precision")},
+            "label_smoothing": train_config.get("label_smoothing", 0.0),
+            "drop_path_rate": config["spec"].get("drop_path_rate", 0.0),
+            "steps_per_epoch": chosen["config"]["steps_per_epoch"],
             "schedule": chosen["config"]["schedule"],
             "distribution": chosen["config"]["distribution"],
             # A resumed run's wall time is its last process's; the epochs' own times add up all of them.

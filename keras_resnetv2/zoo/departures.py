@@ -1,0 +1,58 @@
+"""What a zoo entry's training departs from the paper's CIFAR recipe, and why.
+
+The paper's recipe (arXiv:1603.05027 appendix, He et al. 2015 Sec. 4.2): CIFAR-10
+(32x32x3, 50k training images), SGD with momentum 0.9, batch 128, weight decay 1e-4,
+learning rate 0.1 (0.01 for the first 400 iterations) divided by 10 at 32k and 48k
+iterations, stopped at 64k; 4-pixel pad, random crop and horizontal flip. `departures`
+reads an entry's recorded training (the manifest's `training`, `dataset` and
+`input_shape`) and lists, for its card, every difference with its reason. Fields that
+entries exported before they were recorded lack read as the paper's (no label
+smoothing, no stochastic depth).
+"""
+
+PAPER_CIFAR_RECIPE = {
+    "dataset": "cifar10", "input_shape": (32, 32, 3), "train_examples": 50000, "iterations": 64000,
+    "batch_size": 128, "learning_rate": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
+    "warmup_steps": 400, "decays": (0.5, 0.75),
+}
+_CHOSEN = "chosen from pilot runs (README, \"The deep-zoo campaign\")"
+
+
+def departures(entry):
+    """Markdown bullet texts (without the bullet), one per departure from the paper's recipe."""
+    paper, training, data = PAPER_CIFAR_RECIPE, entry["training"], entry["dataset"]
+    found = []
+    if data["name"] != paper["dataset"]:
+        h, w, c = entry["input_shape"]
+        found.append(f"Data: {data['name']} ({h}x{w}x{c}, {data['train_examples']:,} training images) instead of "
+                     "CIFAR-10 (32x32x3, 50,000): the largest real image dataset available offline here.")
+    iterations = training["epochs"] * training.get(
+        "steps_per_epoch", data["train_examples"] // training["batch_size"])
+    if abs(iterations / paper["iterations"] - 1) > 0.01:  # 64k is 164.1 CIFAR epochs: whole epochs are near it
+        found.append(f"Length: {iterations:,} iterations ({training['epochs']} epochs of batch "
+                     f"{training['batch_size']}) instead of 64,000: the CPU time this training had.")
+    schedule = training["schedule"]
+    if schedule["type"] == "linear_warmup_cosine":
+        found.append(f"Schedule: a linear warm-up to {schedule['peak']:g} over {schedule['warmup_steps']} iterations, "
+                     "then cosine decay to 0, instead of steps (/10 at 50% and 75% of the run): a short run "
+                     "then ends at a small learning rate, where a step schedule cut short would not.")
+    elif training.get("warmup_steps"):
+        found.append(f"Warm-up: 0.01 for the first {training['warmup_steps']} iterations at every depth (the paper "
+                     "warms up the nets that need it: ResNet-110 with original units, ResNet-1001).")
+    if training.get("nesterov"):
+        found.append("Optimizer: Nesterov momentum (the paper's Torch code uses it; the paper's text says SGD).")
+    if training["weight_decay"] != paper["weight_decay"]:
+        found.append(f"Weight decay {training['weight_decay']:g} instead of 1e-4: {_CHOSEN}.")
+    if not training.get("augment", True):
+        found.append("Augmentation: none (the paper pads, crops and flips).")
+    erasing = training["augmentation"].get("random_erasing", 0.0)
+    if erasing:
+        found.append(f"Augmentation: Random Erasing (Zhong et al. 2020, probability {erasing:g}) after the "
+                     f"paper's pad-and-crop and flip: {_CHOSEN}.")
+    if training.get("label_smoothing"):
+        found.append(f"Loss: label smoothing {training['label_smoothing']:g} (Szegedy et al. 2016): {_CHOSEN}.")
+    if training.get("drop_path_rate"):
+        found.append(f"Stochastic depth, drop-path rate {training['drop_path_rate']:g} (Huang et al. 2016).")
+    found.append("Weight decay spares BatchNorm's gamma and beta (Torch decays every parameter): usual Keras "
+                 "practice (`keras_resnetv2/training/recipes.py`).")
+    return found
