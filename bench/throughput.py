@@ -58,8 +58,8 @@ CUDA: bfloat16 mixed precision (`mixed_bfloat16`, torch autocast), `--gpu_batch_
 MFU against the measured bfloat16 matmul peak; otherwise it reports "no GPU on this
 machine".
 
-Measure on an idle machine: the report flags a busy start (load average above half
-the cores). Under contention OpenMP's static work split (torch, NumPy's BLAS) waits
+Measure on an idle machine: the report gives the share of the CPUs that other
+processes used during the run (`bench/cpu_load.py`) and flags a run above 10%. Under contention OpenMP's static work split (torch, NumPy's BLAS) waits
 for its slowest thread, and their figures collapse far more than TensorFlow's.
 """
 
@@ -85,6 +85,7 @@ from keras_resnetv2.models.flops import count_flops  # noqa: E402
 from keras_resnetv2.utils.checks import fail  # noqa: E402
 from keras_resnetv2.utils.cpu import cpu_name  # noqa: E402
 from keras_resnetv2.models.variants import get_variant  # noqa: E402
+from cpu_load import OtherLoad  # noqa: E402
 from throughput_report import MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
 
 MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2", "ResNet50V2")
@@ -504,7 +505,7 @@ def main(argv=None):
     if args.worker:
         atomic_write_text(args.json, json.dumps(run_section(json.loads(args.worker_settings), args.worker)))
         return
-    started = time.time()
+    started, other_load = time.time(), OtherLoad()
     try:
         settings = resolve_settings(args)
     except ValueError as error:
@@ -523,6 +524,7 @@ def main(argv=None):
     else:
         result["sections"].append({"backend": "jax", "device": "gpu", "skipped": "no GPU on this machine"})
     result["machine"]["load_average_end"] = list(os.getloadavg())
+    result["machine"]["other_processes_cpu_share"] = other_load.share()
     result["seconds"] = time.time() - started
     print(report(result))
     if args.json:

@@ -4,6 +4,7 @@ import statistics
 
 MODES = ("train", "infer")
 TRAIN_FLOPS_PER_FORWARD = 3  # forward, plus gradients w.r.t. activations and weights
+BUSY_SHARE = 0.10  # other processes' share of the CPUs above which a run is flagged
 LABELS = {"ours": "ours", "ours_stock_bn": "ours, Keras' BN", "ours_bf16": "ours, mixed_bfloat16",
           "keras": "keras.applications", "torch": "torch", "torch_compile": "torch.compile"}
 
@@ -133,7 +134,14 @@ def report(result):
              f"TF_ENABLE_ONEDNN_OPTS={info.get('tf_enable_onednn_opts')}; median (min-max) img/s over "
              f"{settings['repeats']} rounds of {settings['steps']} steps after {settings['warmup']} warm-up steps; "
              f"{result['seconds']:.0f} s in all.\n"]
-    if info["load_average_start"][0] > info["cores"] / 2:
+    others = info.get("other_processes_cpu_share")
+    if others is not None:  # measured over the run (bench/cpu_load.py)
+        if others > BUSY_SHARE:
+            lines.append(f"**Other processes used {others:.0%} of the CPUs during this run: these numbers measure "
+                         "the contention, not the frameworks.**\n")
+        else:
+            lines.append(f"Other processes used {others:.1%} of the CPUs during the run.\n")
+    elif info["load_average_start"][0] > info["cores"] / 2:  # a run from before that measure
         lines.append(f"**The machine was busy when this run started (load average {info['load_average_start'][0]:.1f} "
                      f"on {info['cores']} CPUs): these numbers measure the contention, not the frameworks.**\n")
     tensorflow = next((s for s in result["sections"] if s.get("backend") == "tensorflow" and "models" in s), None)

@@ -102,6 +102,7 @@ def test_quick_run_writes_tables_and_json(tmp_path, capsys):
     assert "| ResNet20V2 (8) | train | off |" in out and "| ResNet20V2 (8) | infer | on (jax.jit) |" in out
     result = json.loads(path.read_text())
     assert result["machine"]["cores"] == os.cpu_count() and result["versions"]["keras"]
+    assert 0.0 <= result["machine"]["other_processes_cpu_share"] <= 1.0
     cpu = [s for s in result["sections"] if s["device"] == "cpu"]
     assert [s["backend"] for s in cpu] == ["tensorflow", "jax"]
     for section in cpu:
@@ -180,3 +181,16 @@ def test_onednn_breakdown_runs_ours_with_and_without_pad_layers(tmp_path, subpro
     assert results["all"]["prepadded_convs_per_step"] == 19
     assert results["strided"]["calls_per_step"]["convolution forward_training"] == 19
     assert "| **convs on pre-padded inputs** | 3 | 19 |" in done.stdout
+
+
+def test_the_report_flags_a_run_that_other_processes_shared():
+    throughput_report = load("throughput_report")
+    result = {"settings": {"repeats": 3, "steps": 3, "warmup": 2}, "versions": {"keras": "3"}, "seconds": 10.0,
+              "sections": [], "machine": {"cpu": "x", "cores": 2, "load_average_start": [2.1],
+                                          "load_average_end": [2.0], "other_processes_cpu_share": 0.004}}
+    # A high load average at the start (a campaign just paused) but an idle run: not flagged.
+    assert "Other processes used 0.4% of the CPUs during the run." in throughput_report.report(result)
+    result["machine"]["other_processes_cpu_share"] = 0.3
+    assert "**Other processes used 30% of the CPUs during this run" in throughput_report.report(result)
+    del result["machine"]["other_processes_cpu_share"]  # a run from before the measure: the load average
+    assert "**The machine was busy when this run started (load average 2.1" in throughput_report.report(result)
