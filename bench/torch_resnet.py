@@ -210,7 +210,10 @@ def steps(name, *, batch_size, input_shape, classes, device="cpu", compiled=Fals
     Training: forward, cross-entropy, backward and an SGD step (momentum 0.9), in
     train mode. Inference: a forward pass in eval mode under `torch.inference_mode`.
     `compiled` wraps the net in `torch.compile` (the first call of each mode
-    compiles); `bfloat16` runs both under `torch.autocast`.
+    compiles), after `torch.compiler.reset()`: dynamo caches the compiled graphs of
+    every net of a class on that class's `forward`, and past its recompile limit (8:
+    4 nets in 2 modes) it runs a further net eagerly, which would time eager torch in
+    the compiled column. `bfloat16` runs both under `torch.autocast`.
 
     Returns:
         `({"train": fn, "infer": fn}, sync, trainable parameter count)`; `sync()`
@@ -220,6 +223,8 @@ def steps(name, *, batch_size, input_shape, classes, device="cpu", compiled=Fals
     device = torch.device(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     net = build(name, classes).to(device=device, memory_format=memory_format)
+    if compiled:
+        torch.compiler.reset()
     module = torch.compile(net) if compiled else net
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     height, width, channels = input_shape

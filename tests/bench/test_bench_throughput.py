@@ -39,6 +39,18 @@ def test_torch_reference_is_our_architecture(name):
     assert torch_resnet.forward_flops(reference, (32, 32, 3)) == count_flops(ours)
 
 
+def test_each_compiled_reference_starts_from_an_empty_dynamo_cache(monkeypatch):
+    """Past dynamo's recompile limit a fifth net would run eagerly in the torch.compile column."""
+    torch = pytest.importorskip("torch", reason="torch is the [bench] extra: pip install -e .[bench]")
+    torch_resnet = load("torch_resnet")
+    calls = []
+    monkeypatch.setattr(torch.compiler, "reset", lambda: calls.append("reset"))
+    monkeypatch.setattr(torch, "compile", lambda net: calls.append("compile") or net)
+    for compiled in (True, False):
+        torch_resnet.steps("ResNet20V2", batch_size=2, input_shape=(8, 8, 3), classes=10, compiled=compiled)
+    assert calls == ["reset", "compile"]
+
+
 def test_flops_arithmetic():
     throughput, throughput_report = load("throughput"), load("throughput_report")
     assert throughput_report.achieved_flops(2e9, 10.0, "train") == 6e10  # a training step is 3 forwards
