@@ -29,7 +29,7 @@ class InferenceSpeed:
     """Images per second of `predict_on_batch` over several rounds.
 
     Attributes:
-        images_per_second: the median over rounds.
+        images_per_second: the median over rounds (all three figures to 0.1 img/s).
         slowest, fastest: the slowest and fastest round's images per second.
         batch_size: images per batch.
         rounds: the rounds timed.
@@ -47,8 +47,7 @@ class InferenceSpeed:
     backend: str
 
     def to_dict(self):
-        return {"mode": "predict_on_batch", **{k: (round(v, 1) if isinstance(v, float) else v)
-                                              for k, v in dataclasses.asdict(self).items()}}
+        return {"mode": "predict_on_batch", **dataclasses.asdict(self)}
 
     def __str__(self):
         return (f"{self.images_per_second:,.0f} img/s (rounds {self.slowest:,.0f}-{self.fastest:,.0f}), "
@@ -85,8 +84,10 @@ def measure_inference(model, *, batch_size=128, rounds=5, warmup=2, min_round_s=
         for _ in range(batches):
             model.predict_on_batch(images)
         speeds.append(batches * batch_size / (time.perf_counter() - start))
+    # Rounded once, here: what is printed is what the manifest and the card record.
     return InferenceSpeed(
-        images_per_second=statistics.median(speeds), slowest=min(speeds), fastest=max(speeds),
+        images_per_second=round(statistics.median(speeds), 1), slowest=round(min(speeds), 1),
+        fastest=round(max(speeds), 1),
         batch_size=batch_size, rounds=rounds, cpu=cpu_name(), cores=len(os.sched_getaffinity(0)),
         backend=keras.config.backend(),
     )
