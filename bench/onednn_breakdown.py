@@ -1,13 +1,14 @@
-"""Where a training step's time goes, kernel by kernel: ours (TensorFlow) against PyTorch.
+"""Where a training or inference step's time goes, kernel by kernel: ours (TensorFlow) against PyTorch.
 
-    python bench/onednn_breakdown.py [--model ResNet20V2] [--batch_size 128] [--steps 4] \
-        [--warmup 2] [--frameworks strided all torch] [--json PATH]
+    python bench/onednn_breakdown.py [--model ResNet20V2] [--mode train|infer] [--batch_size 128] \
+        [--steps 4] [--warmup 2] [--frameworks strided all torch] [--json PATH]
 
 TensorFlow (oneDNN is its default on x86) and PyTorch both run their convolutions
 through oneDNN. With `ONEDNN_VERBOSE=1` oneDNN prints every primitive it executes:
 kind, implementation, direction, shapes and milliseconds. This bench runs the same
-net's training step (SGD, batch `--batch_size`, train.py's fused BatchNorm for ours)
-in one subprocess per framework with that switch on, and tabulates the time per
+net's training step (SGD, batch `--batch_size`, train.py's fused BatchNorm for ours),
+or with `--mode infer` its inference step (`predict_on_batch`; torch: eval mode under
+`inference_mode`), in one subprocess per framework with that switch on, and tabulates the time per
 step of each primitive kind and direction (convolution forward, backward data,
 backward weights, batch normalization, reorders, ...) beside the step's wall time.
 What oneDNN does not run (TensorFlow's element-wise ops, PyTorch's own BatchNorm and
@@ -89,14 +90,14 @@ def _prepadded(problem):
 # ---- Workers (one framework per process, ONEDNN_VERBOSE set before import) ----------------
 
 
-def worker(framework, model, batch_size, steps):
+def worker(framework, model, batch_size, steps, mode="train"):
     if framework == "torch":  # not through throughput.py, which would load TensorFlow's oneDNN here too
         import torch
         import torch_resnet  # bench/ is this script's directory
 
         torch.set_num_threads(os.cpu_count())
 
-        train = torch_resnet.steps(model, batch_size=batch_size, input_shape=(32, 32, 3), classes=10)[0]["train"]
+        step = torch_resnet.steps(model, batch_size=batch_size, input_shape=(32, 32, 3), classes=10)[0][mode]
     else:
         import tensorflow as tf
 
@@ -109,14 +110,14 @@ def worker(framework, model, batch_size, steps):
         rng = np.random.default_rng(0)
         x = rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype("float32")
         y = rng.integers(0, 10, batch_size).astype("int32")
-        train = keras_runner(framework, lambda: keras_resnetv2.build(
-            model, input_shape=(32, 32, 3), classes=10, explicit_padding=framework), jit="off", x=x, y=y)[1].steps["train"]
+        step = keras_runner(framework, lambda: keras_resnetv2.build(
+            model, input_shape=(32, 32, 3), classes=10, explicit_padding=framework), jit="off", x=x, y=y)[1].steps[mode]
 
     for _ in range(steps["warmup"]):
-        train()
+        step()
     start = time.perf_counter()
     for _ in range(steps["timed"]):
-        train()
+        step()
     seconds = (time.perf_counter() - start) / steps["timed"]
     sys.stdout.flush()
     print(f"{WALL_MARKER} {seconds}", flush=True)
@@ -125,9 +126,10 @@ def worker(framework, model, batch_size, steps):
 def run_framework(framework, args):
     """Runs the worker of `framework` with verbose oneDNN; its parsed breakdown."""
     env = dict(os.environ, ONEDNN_VERBOSE="1", TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--model", args.model,
+    command = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--model", args.model, "--mode", args.mode,
                "--batch_size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    print(f"[{framework}] {args.model}, batch {args.batch_size}: {args.warmup} warm-up + {args.steps} timed steps",
+    print(f"[{framework}] {args.model}, {args.mode}, batch {args.batch_size}: {args.warmup} warm-up + {args.steps} "
+          "timed steps",
           file=sys.stderr, flush=True)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -146,7 +148,8 @@ def report(results, args):
     names = list(results)
     keys = sorted({k for r in results.values() for k in r["ms_per_step"]},
                   key=lambda k: -max(r["ms_per_step"].get(k, 0.0) for r in results.values()))
-    lines = [f"oneDNN time per training step (ms), {args.model}, batch {args.batch_size}, "
+    step = "training" if args.mode == "train" else "inference (predict_on_batch / eval forward)"
+    lines = [f"oneDNN time per {step} step (ms), {args.model}, batch {args.batch_size}, "
              f"{args.steps} steps after {args.warmup} warm-up; calls per step in brackets.", "",
              "| primitive | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key in keys:
@@ -168,6 +171,7 @@ def report(results, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="ResNet20V2", choices=MODELS)
+    parser.add_argument("--mode", choices=("train", "infer"), default="train")
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
@@ -179,7 +183,7 @@ def main(argv=None):
         if getattr(args, flag) < low:
             parser.error(f"--{flag} must be at least {low}; received {getattr(args, flag)}")
     if args.worker:
-        worker(args.worker, args.model, args.batch_size, {"warmup": args.warmup, "timed": args.steps})
+        worker(args.worker, args.model, args.batch_size, {"warmup": args.warmup, "timed": args.steps}, args.mode)
         return
     results = {framework: run_framework(framework, args) for framework in args.frameworks}
     table = report(results, args)

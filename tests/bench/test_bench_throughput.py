@@ -195,6 +195,23 @@ def test_onednn_breakdown_runs_ours_with_and_without_pad_layers(tmp_path, subpro
     assert "| **convs on pre-padded inputs** | 3 | 19 |" in done.stdout
 
 
+@pytest.mark.slow  # a process per framework
+def test_onednn_breakdown_of_inference_runs_forward_only(tmp_path, subprocess_env):
+    path = tmp_path / "breakdown.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "onednn_breakdown.py"), "--mode", "infer", "--batch_size", "4",
+         "--steps", "1", "--warmup", "1", "--frameworks", "strided", "--json", str(path)],
+        env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    calls = json.loads(path.read_text())["results"]["strided"]["calls_per_step"]
+    # oneDNN runs TF's inference convolutions as forward_training (no backward follows); BN with the moving
+    # statistics is forward_inference.
+    assert calls["convolution forward_training"] == 19 and "batch_normalization forward_inference" in calls
+    assert not any("backward" in key or key.startswith("batch_normalization forward_training") for key in calls)
+    assert "oneDNN time per inference (predict_on_batch / eval forward) step (ms)" in done.stdout
+
+
 def test_the_report_flags_a_run_that_other_processes_shared():
     throughput_report = load("throughput_report")
     result = {"settings": {"repeats": 3, "steps": 3, "warmup": 2}, "versions": {"keras": "3"}, "seconds": 10.0,
