@@ -149,14 +149,14 @@ def run_state(out, entry, archive=None):
         history = metrics["history"]
         return {
             "name": entry["name"], "state": "done", "epoch": metrics["epochs"], "epochs": epochs,
-            "test_accuracy": metrics["test"]["accuracy"], "epoch_time_s": _mean_epoch_time(history),
+            "test_accuracy": metrics["test"]["accuracy"], "epoch_time_s": _median_epoch_time(history),
             "history": history, "remaining_s": 0.0,
         }
     backup = _read_json(os.path.join(model_dir, "backup", "state.json"))
     history = backup["history"] if backup else []
     epoch = backup["epoch"] if backup else 0
     last = history[-1] if history else {}
-    epoch_time = _mean_epoch_time(history)
+    epoch_time = _median_epoch_time(history)
     return {
         "name": entry["name"], "state": "started" if backup else "pending", "epoch": epoch, "epochs": epochs,
         "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("accuracy"),
@@ -165,9 +165,11 @@ def run_state(out, entry, archive=None):
     }
 
 
-def _mean_epoch_time(history):
-    # The first epoch of each process includes tracing; the median of the rest is steadier.
-    times = sorted(h["epoch_time_s"] for h in history if "epoch_time_s" in h)
+def _median_epoch_time(history):
+    """The median epoch time, leaving out the run's first epoch when others exist: it
+    includes tracing, and a fresh start's data loading."""
+    times = [h["epoch_time_s"] for h in history if "epoch_time_s" in h]
+    times = sorted(times[1:] if len(times) > 1 else times)
     return times[len(times) // 2] if times else None
 
 

@@ -116,6 +116,12 @@ def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h20m"
 
 
+def test_epoch_time_leaves_out_the_first_epoch_when_it_can():
+    times = [{"epoch_time_s": t} for t in (3385.0, 979.0, 462.0, 483.0)]  # a first epoch beside other work
+    assert deep_zoo._median_epoch_time(times) == 483.0
+    assert deep_zoo._median_epoch_time(times[:1]) == 3385.0 and deep_zoo._median_epoch_time([]) is None
+
+
 def test_a_second_campaign_on_the_same_folder_is_refused(tmp_path, capsys):
     (tmp_path / deep_zoo.PID_FILE).write_text(str(os.getppid()))  # a live process
     assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
