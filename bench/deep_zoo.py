@@ -131,6 +131,8 @@ def archive_run(out, archive, entry):
               "versions": config.get("versions"), "metrics": metrics}
     os.makedirs(archive, exist_ok=True)
     path = os.path.join(archive, f"{entry['name']}.json")
+    # Not keras_resnetv2.utils.files.atomic_write_text: importing the package loads TensorFlow into
+    # this long-lived process, beside the train.py it waits for.
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(json.dumps(record, indent=1) + "\n")
     os.replace(path + ".tmp", path)
@@ -331,6 +333,8 @@ def main(argv=None):
     if args.archive is None:
         args.archive = DEFAULT_ARCHIVE if args.plan is None else "none"
     archive = None if args.archive == "none" else os.path.abspath(args.archive)
+    if archive is not None and os.path.exists(archive) and not os.path.isdir(archive):
+        parser.error(f"--archive must be a folder (or 'none'); received {args.archive!r}, which is a file")
     if args.command == "status":
         status(args.out, plan, archive)
         return 0

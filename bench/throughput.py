@@ -59,8 +59,9 @@ MFU against the measured bfloat16 matmul peak; otherwise it reports "no GPU on t
 machine".
 
 Measure on an idle machine: the report gives the share of the CPUs that other
-processes used during the run (`bench/cpu_load.py`) and flags a run above 10%. Under contention OpenMP's static work split (torch, NumPy's BLAS) waits
-for its slowest thread, and their figures collapse far more than TensorFlow's.
+processes used during the run (`bench/cpu_load.py`) and flags a run above 10%.
+Under contention OpenMP's static work split (torch, NumPy's BLAS) waits for its
+slowest thread, and their figures collapse far more than TensorFlow's.
 """
 
 import argparse

@@ -10,27 +10,29 @@ entries exported before they were recorded lack read as the paper's (no label
 smoothing, no stochastic depth).
 """
 
-PAPER_CIFAR_RECIPE = {
-    "dataset": "cifar10", "input_shape": (32, 32, 3), "train_examples": 50000, "iterations": 64000,
-    "batch_size": 128, "learning_rate": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
-    "warmup_steps": 400, "decays": (0.5, 0.75),
-}
+from keras_resnetv2.catalog import DATASETS
+from keras_resnetv2.training.recipes import RECIPE_DEFAULTS
+
+_PAPER = RECIPE_DEFAULTS["paper"]  # train.py's --recipe=paper: the paper's hyperparameters
+_CIFAR10 = DATASETS["cifar10"]
+PAPER_TRAIN_EXAMPLES = 50000  # CIFAR-10's training set
+PAPER_ITERATIONS = 64000  # the paper stops at 64k iterations (about 164 epochs of batch 128)
 _CHOSEN = "chosen from pilot runs (README, \"The deep-zoo campaign\")"
 
 
 def departures(entry):
     """Markdown bullet texts (without the bullet), one per departure from the paper's recipe."""
-    paper, training, data = PAPER_CIFAR_RECIPE, entry["training"], entry["dataset"]
+    training, data = entry["training"], entry["dataset"]
     found = []
-    if data["name"] != paper["dataset"]:
-        h, w, c = entry["input_shape"]
-        found.append(f"Data: {data['name']} ({h}x{w}x{c}, {data['train_examples']:,} training images) instead of "
-                     "CIFAR-10 (32x32x3, 50,000): the largest real image dataset available offline here.")
+    if data["name"] != _CIFAR10.name:
+        found.append(f"Data: {data['name']} ({_shape(entry['input_shape'])}, {data['train_examples']:,} training "
+                     f"images) instead of CIFAR-10 ({_shape(_CIFAR10.input_shape)}, {PAPER_TRAIN_EXAMPLES:,}): the "
+                     "largest real image dataset available offline here.")
     iterations = training["epochs"] * training.get(
         "steps_per_epoch", data["train_examples"] // training["batch_size"])
-    if abs(iterations / paper["iterations"] - 1) > 0.01:  # 64k is 164.1 CIFAR epochs: whole epochs are near it
+    if abs(iterations / PAPER_ITERATIONS - 1) > 0.01:  # 64k is 164.1 CIFAR epochs: whole epochs are near it
         found.append(f"Length: {iterations:,} iterations ({training['epochs']} epochs of batch "
-                     f"{training['batch_size']}) instead of 64,000: the CPU time this training had.")
+                     f"{training['batch_size']}) instead of {PAPER_ITERATIONS:,}: the CPU time this training had.")
     schedule = training["schedule"]
     if schedule["type"] == "linear_warmup_cosine":
         found.append(f"Schedule: a linear warm-up to {schedule['peak']:g} over {schedule['warmup_steps']} iterations, "
@@ -41,8 +43,9 @@ def departures(entry):
                      "warms up the nets that need it: ResNet-110 with original units, ResNet-1001).")
     if training.get("nesterov"):
         found.append("Optimizer: Nesterov momentum (the paper's Torch code uses it; the paper's text says SGD).")
-    if training["weight_decay"] != paper["weight_decay"]:
-        found.append(f"Weight decay {training['weight_decay']:g} instead of 1e-4: {_CHOSEN}.")
+    if training["weight_decay"] != _PAPER["weight_decay"]:
+        found.append(f"Weight decay {training['weight_decay']:g} instead of {_PAPER['weight_decay']:.0e}: {_CHOSEN}."
+                     .replace("e-0", "e-"))  # 1e-04 -> 1e-4
     if not training.get("augment", True):
         found.append("Augmentation: none (the paper pads, crops and flips).")
     erasing = training["augmentation"].get("random_erasing", 0.0)
@@ -56,3 +59,7 @@ def departures(entry):
     found.append("Weight decay spares BatchNorm's gamma and beta (Torch decays every parameter): usual Keras "
                  "practice (`keras_resnetv2/training/recipes.py`).")
     return found
+
+
+def _shape(shape):
+    return "x".join(str(n) for n in shape)

@@ -97,6 +97,14 @@ def test_the_built_in_plan_archives_into_the_repository_and_a_test_plan_nowhere(
     assert seen["archive"] is None
 
 
+def test_an_archive_that_is_a_file_is_refused_before_any_training(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit):
+        deep_zoo.main(["run", "--out", str(tmp_path / "runs"), "--archive", str(tmp_path / "notes.txt")])
+    assert "--archive must be a folder (or 'none')" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "runs").exists()
+
+
 def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     plan = [{"name": n, "flags": ["--model=ResNet20V2", "--epochs=4"]} for n in ("a", "b", "c")]
     (tmp_path / "a").mkdir()
