@@ -78,23 +78,23 @@ def _depth56(name, model, seed, role, **changes):
     return {"name": f"{name}_seed{seed}", "role": role, "flags": flags}
 
 
-# The queue, in order, short runs first (each fits in a session and is archived when it
-# finishes; the pair takes several sessions): the seed noise of both units at depth 56,
-# three seeds each, alternating the units so that any prefix compares them (`noise`);
-# ResNet-56V2 with stochastic depth, seeds 0 and 1, beside the noise runs of the same
-# seeds (`drop_path`); then the zoo pair (`pair`: same recipe, seed and epochs).
+# The queue, in order: the seed noise of both units at depth 56, three seeds each,
+# alternating the units so that any prefix compares them (`noise`; each run fits in a
+# session and is archived when it finishes); then the zoo pair (`pair`: same recipe,
+# seed and epochs; several sessions each); last, ResNet-56V2 with stochastic depth,
+# seeds 0 and 1, beside the noise runs of the same seeds (`drop_path`: re-runs of
+# records lost with a machine, which the pair's recipe no longer waits on).
 PLAN = [
     _depth56(name, model, seed, "noise")
     for seed in (0, 1, 2)
     for name, model in (("resnet56v2", "ResNet20V2"), ("resnet56", "ResNet20"))
 ] + [
-    _depth56("resnet56v2_drop_path", "ResNet20V2", seed, "drop_path", drop_path_rate=DROP_PATH_RATE)
-    for seed in (0, 1)
-] + [
     {"name": "resnet164v2", "role": "pair", "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
     {"name": "resnet164", "role": "pair", "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
+] + [
+    _depth56("resnet56v2_drop_path", "ResNet20V2", seed, "drop_path", drop_path_rate=DROP_PATH_RATE)
+    for seed in (0, 1)
 ]
-
 
 def _read_json(path):
     try:

@@ -28,12 +28,13 @@ def _tiny_plan(epochs):
     ]
 
 
-def test_plan_trains_the_pair_with_one_recipe_and_the_depth56_runs_first():
+def test_plan_trains_the_pair_with_one_recipe_after_the_seed_noise():
     by_name = {entry["name"]: entry for entry in deep_zoo.PLAN}
     v2, v1 = by_name["resnet164v2"]["flags"], by_name["resnet164"]["flags"]
     assert v2[0] == "--model=ResNet164V2" and v1[0] == "--model=ResNet164"
     assert v2[1:] == v1[1:]  # same recipe, seed and epochs
-    assert [e["name"] for e in deep_zoo.PLAN[-2:]] == ["resnet164v2", "resnet164"]  # the long runs last
+    roles = [e["role"] for e in deep_zoo.PLAN]  # noise first, then the pair, then the SD re-runs
+    assert roles == ["noise"] * 6 + ["pair"] * 2 + ["drop_path"] * 2
     for name in ("resnet56v2", "resnet56"):
         runs = [by_name[f"{name}_seed{seed}"] for seed in range(3)]
         assert [deep_zoo._flag(r["flags"], "seed") for r in runs] == ["0", "1", "2"]
