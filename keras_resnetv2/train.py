@@ -211,7 +211,9 @@ def main(argv):
                 raise ValueError(f"--zoo_tag exports one training, not a search. Received: zoo_tag={FLAGS.zoo_tag!r}")
             return _search(config)
         if FLAGS.zoo_tag:  # checked before, not after, the training
-            export.check_exportable(config.model, config.architecture().to_dict(), FLAGS.zoo_tag, source="--model")
+            export.check_exportable(config.model, config.architecture().to_dict(), FLAGS.zoo_tag,
+                                   source=f"--model={config.model} with these flags", argument="zoo_tag",
+                                   received=FLAGS.zoo_tag)
             zoo_folder = manifest.zoo_dir()
         result = training.run(config, command=[os.path.basename(sys.executable)] + sys.argv)
         if FLAGS.zoo_tag and result.is_chief:

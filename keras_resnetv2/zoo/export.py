@@ -67,7 +67,8 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
         differing = [k for k in _SAME_ACROSS_SEEDS if run["config"][k] != config[k]]
         if differing:
             fail("run_dirs", f"The runs of one entry must share {differing}; {run['dir']} differs.", run["dir"])
-    variant = check_exportable(config["model"], config["spec"], tag, source=runs[0]["dir"])
+    variant = check_exportable(config["model"], config["spec"], tag, source=runs[0]["dir"],
+                               argument="run_dirs", received=runs[0]["dir"])
     accuracies = [r["metrics"]["test"]["accuracy"] for r in runs]
     chosen = runs[int(np.argsort(accuracies)[(len(runs) - 1) // 2])]
     name = f"{variant.arch}.{tag}"
@@ -199,24 +200,31 @@ def _warn_if_far_below(entry):
             )
 
 
-def check_exportable(model, spec, tag, *, source):
+def check_exportable(model, spec, tag, *, source, argument, received):
     """The `Variant` of `model`; raises unless a run of `spec` can become entry `tag`.
 
-    `spec` is the run's spec (dict), `source` names the run in the message. A run
-    trained with stochastic depth (`drop_path_rate`) exports: its weights are the
-    named architecture's.
+    `spec` is the run's spec (dict); `source` names the run in the message, which
+    ends with `Received: argument=received`. A run trained with stochastic depth
+    (`drop_path_rate`) exports: its weights are the named architecture's.
     """
     variant = variants.get_variant(model)
     if not (isinstance(tag, str) and re.fullmatch(r"[a-z0-9_]+", tag)) or tag == "imagenet":
         fail("tag", "A zoo tag is lower-case letters, digits and '_' (and not 'imagenet').", tag)
-    if ResNetSpec.from_dict(spec).for_inference() != variant.spec():
+    trained, named = ResNetSpec.from_dict(spec).for_inference().to_dict(), variant.spec().to_dict()
+    changed = {field: value for field, value in trained.items() if named[field] != value}
+    if changed:
         fail(
-            "spec",
-            f"{source} trains a modified {variant.name} (spec options): zoo entries hold "
-            f"the named architectures, which their builders rebuild from the tag.",
-            source,
+            argument,
+            f"{source} trains a modified {variant.name} ({_fields(changed)}; the named net has "
+            f"{_fields({field: named[field] for field in changed})}): zoo entries hold the named "
+            "architectures, which their builders rebuild from the tag.",
+            received,
         )
     return variant
+
+
+def _fields(values):
+    return ", ".join(f"{field}={value!r}" for field, value in values.items())
 
 
 def _read_run(run_dir):

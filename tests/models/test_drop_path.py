@@ -276,6 +276,6 @@ def test_a_run_with_stochastic_depth_exports_to_the_zoo():
     from keras_resnetv2.zoo.export import check_exportable
 
     spec = keras_resnetv2.get_variant("ResNet20V2").spec(drop_path_rate=0.1).to_dict()
-    assert check_exportable("ResNet20V2", spec, "sd", source="run").name == "ResNet20V2"
+    assert check_exportable("ResNet20V2", spec, "sd", source="run", argument="run_dirs", received="run").name == "ResNet20V2"
     del spec["drop_path_rate"]  # a run saved before the field existed
-    assert check_exportable("ResNet20V2", spec, "sd", source="run").name == "ResNet20V2"
+    assert check_exportable("ResNet20V2", spec, "sd", source="run", argument="run_dirs", received="run").name == "ResNet20V2"

@@ -173,7 +173,8 @@ def test_train_py_exports_a_run_as_a_zoo_entry(tiny_train_args, subprocess_env, 
 
 UNEXPORTABLE = [
     (["--zoo_tag=Fashion-MNIST"], r"A zoo tag is lower-case.*zoo_tag='Fashion-MNIST'|tag='Fashion-MNIST'"),
-    (["--zoo_tag=smoke", '--spec_options={"stage_widths": [16, 32, 128]}'], r"trains a modified ResNet20V2"),
+    (["--zoo_tag=smoke", '--spec_options={"stage_widths": [16, 32, 128]}'], r"trains a modified ResNet20V2 \(stage_widths=\[16, 32, 128\]; "
+     r"the named net has stage_widths=\[16, 32, 64\]\).*Received: zoo_tag="),
     (["--zoo_tag=smoke", "--tune=random"], r"--zoo_tag exports one training, not a search"),
 ]
 
@@ -185,6 +186,15 @@ def test_train_py_refuses_an_unexportable_run_before_training(tiny_train_args, t
     for i, ((extra, match), result) in enumerate(zip(UNEXPORTABLE, results)):
         assert result["returncode"] == 1 and re.search(match, result["stderr"]), (extra, result["stderr"][-2000:])
         assert not (tmp_path / f"run{i}" / "log.csv").exists()
+
+
+def test_the_export_names_what_a_modified_run_changes():
+    from keras_resnetv2.zoo.export import check_exportable
+
+    spec = keras_resnetv2.get_variant("ResNet20V2").spec().replace(stage_units=(9, 9, 9)).to_dict()  # depth 56
+    with raises(r"runs/r56 trains a modified ResNet20V2 \(stage_units=\[9, 9, 9\]; the named net has "
+                r"stage_units=\[3, 3, 3\]\).*Received: run_dirs='runs/r56'"):
+        check_exportable("ResNet20V2", spec, "fashion_mnist", source="runs/r56", argument="run_dirs", received="runs/r56")
 
 
 def test_the_export_refuses_an_unfinished_run(tmp_path):
