@@ -16,7 +16,11 @@ per-epoch history) is also copied into `--archive` (default `bench/results/deep_
 committed), and a run with an archived record of the same flags counts as done. So
 finished runs outlive the machine: `runs/` holds gigabytes of backups and is not
 committed, and a new machine without it only retrains the unfinished runs. The
-weights are not archived; the zoo's exports are what keeps them. One campaign at a time:
+pair's runs (`keep_weights`) also archive their final weights with config.json and
+metrics.json in `bench/results/deep_zoo/NAME/`, a folder `python -m keras_resnetv2.zoo
+export` takes: a run that finishes late in a session reaches the zoo even if the
+machine is gone the next day (the export copies the file byte for byte, so git keeps
+one blob for both). The other runs' weights are not archived. One campaign at a time:
 `run` refuses to start while another holds `campaign.pid`. A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
 shows it.
@@ -45,6 +49,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +70,8 @@ RECIPE_FLAGS = [
     "--test_every_epoch", "--verbose=2",
 ]
 ROLES = ("drop_path", "noise", "pair")
+# What a `keep_weights` run archives besides its record: a folder `zoo export` takes.
+KEPT_FILES = ("config.json", "metrics.json", "model.weights.h5")
 
 
 def _with(flags, **changes):
@@ -89,8 +96,8 @@ PLAN = [
     for seed in (0, 1, 2)
     for name, model in (("resnet56v2", "ResNet20V2"), ("resnet56", "ResNet20"))
 ] + [
-    {"name": "resnet164v2", "role": "pair", "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
-    {"name": "resnet164", "role": "pair", "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
+    {"name": "resnet164v2", "role": "pair", "keep_weights": True, "flags": ["--model=ResNet164V2"] + RECIPE_FLAGS},
+    {"name": "resnet164", "role": "pair", "keep_weights": True, "flags": ["--model=ResNet164"] + RECIPE_FLAGS},
 ] + [
     _depth56("resnet56v2_drop_path", "ResNet20V2", seed, "drop_path", drop_path_rate=DROP_PATH_RATE)
     for seed in (0, 1)
@@ -112,24 +119,39 @@ def _flag(flags, name, default=None):
 
 
 def archived_metrics(archive, entry):
-    """The metrics of `entry` archived in `archive`, or None (none, or another run's flags)."""
+    """The metrics of `entry` archived in `archive`, or None (none, another run's flags, or
+    a `keep_weights` run whose weights are not archived)."""
     if archive is None:
         return None
     record = _read_json(os.path.join(archive, f"{entry['name']}.json"))
     if record is None or record.get("flags") != list(entry["flags"]):
         return None
+    if entry.get("keep_weights") and not all(
+        os.path.isfile(os.path.join(archive, entry["name"], f)) for f in KEPT_FILES
+    ):
+        return None
     return record["metrics"]
 
 
 def archive_run(out, archive, entry):
-    """Copies the finished run `entry`'s flags and metrics.json into `archive` (write, then rename)."""
-    metrics = _read_json(os.path.join(out, entry["name"], "metrics.json"))
+    """Copies the finished run `entry`'s flags and metrics.json into `archive/NAME.json`, and
+    for a `keep_weights` entry its `KEPT_FILES` into `archive/NAME/` (each written, then
+    renamed; the folder before the record)."""
+    run_dir = os.path.join(out, entry["name"])
+    metrics = _read_json(os.path.join(run_dir, "metrics.json"))
     if metrics is None:
         raise FileNotFoundError(f"{entry['name']} has no metrics.json in {out}: it has not finished")
-    config = _read_json(os.path.join(out, entry["name"], "config.json")) or {}
+    config = _read_json(os.path.join(run_dir, "config.json")) or {}
     record = {"name": entry["name"], "role": entry.get("role", "noise"), "flags": list(entry["flags"]),
               "versions": config.get("versions"), "metrics": metrics}
     os.makedirs(archive, exist_ok=True)
+    if entry.get("keep_weights"):
+        kept = os.path.join(archive, entry["name"])
+        os.makedirs(kept, exist_ok=True)
+        for name in KEPT_FILES:
+            shutil.copyfile(os.path.join(run_dir, name), os.path.join(kept, name + ".tmp"))
+            os.replace(os.path.join(kept, name + ".tmp"), os.path.join(kept, name))
+        record["run_dir"] = entry["name"]
     path = os.path.join(archive, f"{entry['name']}.json")
     # Not keras_resnetv2.utils.files.atomic_write_text: importing the package loads TensorFlow into
     # this long-lived process, beside the train.py it waits for.

@@ -89,6 +89,22 @@ def test_finished_runs_are_archived_and_outlive_the_runs_folder(tmp_path, capsys
         deep_zoo.archive_run(str(fresh), str(archive), plan[0])
 
 
+def test_a_keep_weights_run_archives_a_folder_the_zoo_export_takes(tmp_path):
+    entry = {"name": "pair", "role": "pair", "keep_weights": True, "flags": ["--model=ResNet164V2", "--epochs=2"]}
+    out, archive = tmp_path / "runs", tmp_path / "archive"
+    _finished_run(out, "pair", 0.95)
+    (out / "pair" / "model.weights.h5").write_bytes(b"final weights")
+    deep_zoo.archive_run(str(out), str(archive), entry)
+    assert sorted(p.name for p in (archive / "pair").iterdir()) == sorted(deep_zoo.KEPT_FILES)  # no .tmp left
+    assert (archive / "pair" / "model.weights.h5").read_bytes() == b"final weights"
+    assert json.loads((archive / "pair.json").read_text())["run_dir"] == "pair"
+    fresh = tmp_path / "new_machine"
+    assert deep_zoo.run_state(str(fresh), entry, str(archive))["state"] == "done"
+    (archive / "pair" / "model.weights.h5").unlink()  # a record without its weights: train again
+    assert deep_zoo.run_state(str(fresh), entry, str(archive))["state"] == "pending"
+    assert [e["name"] for e in deep_zoo.PLAN if e.get("keep_weights")] == ["resnet164v2", "resnet164"]
+
+
 def test_the_built_in_plan_archives_into_the_repository_and_a_test_plan_nowhere(monkeypatch):
     seen = {}
     monkeypatch.setattr(deep_zoo, "status", lambda out, plan, archive: seen.update(archive=archive))
