@@ -105,7 +105,7 @@ def _verify(args):
 
 def _evaluate(args):
     entry = manifest.get_entry(args.name)
-    result = evaluate(args.name, data_dir=args.data_dir)
+    result = evaluate(args.name, data_dir=args.data_dir, progress=True)
     recorded = entry["metrics"]["test_accuracy"]
     ok = abs(result.accuracy - recorded) <= args.tolerance
     print(f"{'OK' if ok else 'FAIL'}  {args.name}: test accuracy {100 * result.accuracy:.2f}% on "
@@ -134,7 +134,7 @@ def _speed(args):
 def _export(args):
     folder = manifest.zoo_dir()
     entry = export_runs(args.run_dirs, args.tag, zoo_folder=folder, urls=args.url, data_dir=args.data_dir,
-                        readme=args.readme or cards.checkout_readme(folder))
+                        readme=args.readme or cards.checkout_readme(folder), progress=True)
     print(f"exported {manifest.entry_name(entry)}: test accuracy {100 * entry['metrics']['test_accuracy']:.2f}% "
           f"-> {manifest.entry_folder(entry, folder)}")
     return 0

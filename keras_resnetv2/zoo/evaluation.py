@@ -7,6 +7,7 @@ for its tag, whose first layer applies the entry's preprocessing.
 
 import dataclasses
 
+import keras
 import numpy as np
 
 from keras_resnetv2 import data
@@ -33,7 +34,8 @@ class Evaluation:
         return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=1), 1)
 
 
-def evaluate_model(model, *, dataset, mean=None, std=None, data_dir=None, batch_size=500, limit=None):
+def evaluate_model(model, *, dataset, mean=None, std=None, data_dir=None, batch_size=500, limit=None,
+                   progress=False):
     """Classifies the test split of `dataset` with `model`.
 
     Args:
@@ -45,6 +47,7 @@ def evaluate_model(model, *, dataset, mean=None, std=None, data_dir=None, batch_
         data_dir: the dataset's folder, as `keras_resnetv2.data.load` takes it.
         batch_size: images per forward pass.
         limit: evaluate only the first `limit` test images (quick checks).
+        progress: show a progress bar (images classified so far, and the time left).
 
     Returns:
         An `Evaluation`.
@@ -53,20 +56,23 @@ def evaluate_model(model, *, dataset, mean=None, std=None, data_dir=None, batch_
     images, labels = images[:limit], labels[:limit]
     if mean is not None:
         images = (images.astype("float32") - np.asarray(mean, "float32")) / np.asarray(std, "float32")
-    predicted = np.concatenate([
-        np.argmax(model.predict_on_batch(images[i:i + batch_size]), axis=-1)
-        for i in range(0, len(images), batch_size)
-    ])
+    bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
+    predicted = []
+    for i in range(0, len(images), batch_size):
+        predicted.append(np.argmax(model.predict_on_batch(images[i:i + batch_size]), axis=-1))
+        if bar is not None:
+            bar.add(len(predicted[-1]))
+    predicted = np.concatenate(predicted)
     classes = int(model.output.shape[-1])
     confusion = np.zeros((classes, classes), np.int64)
     np.add.at(confusion, (labels.astype(np.int64), predicted), 1)
     return Evaluation(accuracy=float(np.mean(predicted == labels)), confusion=confusion, examples=len(labels))
 
 
-def evaluate(name, *, data_dir=None, limit=None):
+def evaluate(name, *, data_dir=None, limit=None, progress=False):
     """Builds the zoo entry `name` as users get it (its builder with `weights=tag`: the
     file found and verified, the preprocessing inside the model) and evaluates it on
     the raw test images (the first `limit` of them, if given)."""
     entry = manifest.get_entry(name)
     model = variants.build(entry["builder"], weights=entry["tag"])
-    return evaluate_model(model, dataset=entry["dataset"]["name"], data_dir=data_dir, limit=limit)
+    return evaluate_model(model, dataset=entry["dataset"]["name"], data_dir=data_dir, limit=limit, progress=progress)

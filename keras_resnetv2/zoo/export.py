@@ -44,7 +44,7 @@ LICENSE = "Apache-2.0"
 _SAME_ACROSS_SEEDS = ("model", "spec", "input_shape", "classes")
 
 
-def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, readme=None):
+def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, readme=None, progress=False):
     """Exports the finished runs `run_dirs` (one or several seeds) as entry `arch.tag`.
 
     Args:
@@ -56,6 +56,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
             then travels with the zoo folder).
         data_dir: the dataset folder, for the confusion matrix's evaluation.
         readme: a README.md whose zoo table is regenerated, if given.
+        progress: show a progress bar while the test set is re-evaluated.
 
     Returns:
         The manifest entry.
@@ -82,7 +83,8 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
     dataset = chosen["config"]["dataset"]
     mean = [255.0 * m for m in dataset["mean"]]
     std = [255.0 * s for s in dataset["std"]]
-    evaluation = evaluate_model(model, dataset=dataset["name"], mean=mean, std=std, data_dir=data_dir)
+    evaluation = evaluate_model(model, dataset=dataset["name"], mean=mean, std=std, data_dir=data_dir,
+                                progress=progress)
     recorded = chosen["metrics"]["test"]["accuracy"]
     if abs(evaluation.accuracy - recorded) > 0.001:
         raise ValueError(

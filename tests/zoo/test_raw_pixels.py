@@ -34,6 +34,15 @@ def test_every_entry_classifies_raw_pixels_at_its_manifest_accuracy(name, fashio
     assert abs(result.accuracy - ENTRIES[name]["metrics"]["test_accuracy"]) <= SUBSET_TOLERANCE
 
 
+def test_the_evaluation_shows_its_progress_when_asked(fashion_mnist_dir, capsys):
+    quiet = evaluation.evaluate(V2, limit=600)
+    assert "600/600" not in capsys.readouterr().out
+    shown = evaluation.evaluate(V2, limit=600, progress=True)  # two batches of at most 500
+    shown_text = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without the terminal's colours
+    assert re.search(r"500/600 .*/image", shown_text) and re.search(r"600/600 .*/image", shown_text)
+    assert shown.accuracy == quiet.accuracy
+
+
 def test_the_preprocessing_is_a_stock_layer_right_after_the_input():
     entry = ENTRIES[V2]
     model = keras_resnetv2.ResNet20V2(weights="fashion_mnist")
