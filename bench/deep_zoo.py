@@ -23,7 +23,8 @@ machine is gone the next day (the export copies the file byte for byte, so git k
 one blob for both). The other runs' weights are not archived. One campaign at a time:
 `run` refuses to start while another holds `campaign.pid`. A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
-shows it.
+shows it, and warns of a run that trains but learns nothing (training accuracy
+near chance) or whose test accuracy collapses from its best (`health`).
 
 Every run evaluates the test set after each epoch (`--test_every_epoch`) for the
 curves and the status line; the accuracy a run reports, and the zoo exports, is
@@ -189,6 +190,28 @@ def run_state(out, entry, archive=None):
     }
 
 
+# `health` flags a run whose training accuracy stays under this multiple of chance after
+# its first epoch (learning nothing), or whose test accuracy falls this far below its best.
+NEAR_CHANCE = 2.0
+TEST_DROP = 0.05
+
+
+def health(history, classes):
+    """What looks wrong with a run from its per-epoch `history` (a message), or None."""
+    if not history:
+        return None
+    last = history[-1]
+    chance = 1.0 / classes if classes else None
+    if chance and last.get("accuracy") is not None and last["accuracy"] < NEAR_CHANCE * chance:
+        return (f"training accuracy {last['accuracy']:.4f} after epoch {last['epoch']}, under {NEAR_CHANCE:g}x "
+                f"chance ({chance:.2f}): is it learning?")
+    tested = [h["test_accuracy"] for h in history if h.get("test_accuracy") is not None]
+    if tested and max(tested) - tested[-1] > TEST_DROP:
+        return (f"test accuracy {tested[-1]:.4f} after epoch {last['epoch']}, {100 * (max(tested) - tested[-1]):.1f} "
+                f"points below its best ({max(tested):.4f}): unstable?")
+    return None
+
+
 def _median_epoch_time(history):
     """The median epoch time, leaving out the run's first epoch when others exist: it
     includes tracing, and a fresh start's data loading."""
@@ -221,9 +244,13 @@ def status(out, plan, archive=None):
     print(f"campaign in {out}: {'running (pid %d)' % pid if pid else 'not running'}")
     print(f"{'run':<28} {'state':<8} {'epoch':>7} {'test acc':>9} {'train acc':>9} {'s/epoch':>8} {'ETA':>7}")
     total, unknown = 0.0, False
-    rates = {}
+    rates, warnings = {}, []
     for entry in plan:
         state = run_state(out, entry, archive)
+        config = _read_json(os.path.join(out, entry["name"], "config.json")) or {}
+        warning = health(state["history"], config.get("classes"))
+        if warning:
+            warnings.append((entry["name"], warning))
         model = _flag(entry["flags"], "model", "") + _flag(entry["flags"], "depth", "")
         if state["epoch_time_s"]:  # the latest timed run of the net: the machine's load now
             rates[model] = state["epoch_time_s"]
@@ -242,6 +269,8 @@ def status(out, plan, archive=None):
             f"{'-' if state['epoch_time_s'] is None else round(state['epoch_time_s']):>8} {_eta(remaining):>7}"
         )
     print(f"campaign ETA: {_eta(total)}{' + runs not timed yet' if unknown else ''} (at the speed measured so far)")
+    for name, warning in warnings:
+        print(f"WARNING {name}: {warning}")
     log = os.path.join(out, LOG_FILE)
     if os.path.exists(log):
         with open(log, encoding="utf-8", errors="replace") as f:

@@ -141,6 +141,25 @@ def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h20m"
 
 
+def test_status_warns_of_a_run_that_learns_nothing_or_collapses(tmp_path, capsys):
+    def epoch(e, train, test):
+        return {"epoch": e, "accuracy": train, "test_accuracy": test, "epoch_time_s": 60.0}
+
+    assert deep_zoo.health([epoch(1, 0.62, 0.81), epoch(2, 0.80, 0.79)], classes=10) is None  # within 5 points
+    assert "under 2x chance (0.10)" in deep_zoo.health([epoch(1, 0.11, 0.10)], classes=10)
+    assert "9.0 points below its best (0.8500)" in deep_zoo.health([epoch(1, 0.7, 0.85), epoch(2, 0.75, 0.76)], 10)
+    assert deep_zoo.health([epoch(1, 0.11, 0.10)], classes=None) is None  # an archived run: no config to read
+
+    plan = [{"name": n, "flags": ["--model=ResNet20V2", "--epochs=4"]} for n in ("ok", "stuck")]
+    for name, train in (("ok", 0.6), ("stuck", 0.12)):
+        (tmp_path / name / "backup").mkdir(parents=True)
+        (tmp_path / name / "backup" / "state.json").write_text(json.dumps({"epoch": 1, "history": [epoch(1, train, 0.5)]}))
+        (tmp_path / name / "config.json").write_text(json.dumps({"classes": 10}))
+    deep_zoo.status(str(tmp_path), plan)
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING stuck: training accuracy 0.1200 after epoch 1")
+
+
 def test_epoch_time_leaves_out_the_first_epoch_when_it_can():
     times = [{"epoch_time_s": t} for t in (3385.0, 979.0, 462.0, 483.0)]  # a first epoch beside other work
     assert deep_zoo._median_epoch_time(times) == 483.0
