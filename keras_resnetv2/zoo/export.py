@@ -245,8 +245,28 @@ def _read_run(run_dir):
 
 
 def _command(argv):
-    """The recorded command line, with the interpreter as `python` (portable)."""
-    return " ".join(["python"] + [shlex.quote(a) for a in argv[1:]])
+    """The recorded command line, portable: the interpreter as `python`, the training
+    script as `train.py` (the checkout's) or `-m keras_resnetv2.train` (the package's),
+    and an absolute `--model_dir` from its last `runs` folder on (else `runs/` and its
+    last folder)."""
+    script, *flags = argv[1:]
+    if os.path.basename(script) == "train.py":
+        parent = os.path.basename(os.path.dirname(os.path.abspath(script)))
+        script = "-m keras_resnetv2.train" if parent == "keras_resnetv2" else "train.py"
+    else:
+        script = shlex.quote(script)
+    portable = []
+    for flag in flags:
+        name, _, value = flag.partition("=")
+        if name == "--model_dir" and os.path.isabs(value):
+            parts = os.path.normpath(value).split(os.sep)
+            if "runs" in parts:
+                tail = parts[len(parts) - 1 - parts[::-1].index("runs"):]
+            else:
+                tail = ["runs", parts[-1]]
+            flag = "--model_dir=" + "/".join(tail)
+        portable.append(shlex.quote(flag))
+    return " ".join(["python", script] + portable)
 
 
 def _history_csv(history):
