@@ -31,12 +31,13 @@ def departures(entry):
     iterations = training["epochs"] * training.get(
         "steps_per_epoch", data["train_examples"] // training["batch_size"])
     if abs(iterations / PAPER_ITERATIONS - 1) > 0.01:  # 64k is 164.1 CIFAR epochs: whole epochs are near it
-        found.append(f"Length: {iterations:,} iterations ({training['epochs']} epochs of batch "
+        found.append(f"Length: {iterations:,} iterations ({_count(training['epochs'], 'epoch')} of batch "
                      f"{training['batch_size']}) instead of {PAPER_ITERATIONS:,}: the CPU time this training had.")
     schedule = training["schedule"]
     if schedule["type"] == "linear_warmup_cosine":
-        found.append(f"Schedule: a linear warm-up to {schedule['peak']:g} over {schedule['warmup_steps']} iterations, "
-                     "then cosine decay to 0, instead of steps (/10 at 50% and 75% of the run): a short run "
+        warmup = (f"a linear warm-up to {schedule['peak']:g} over {_count(schedule['warmup_steps'], 'iteration')}, "
+                  "then cosine decay" if schedule["warmup_steps"] else f"cosine decay from {schedule['peak']:g}")
+        found.append(f"Schedule: {warmup} to 0, instead of steps (/10 at 50% and 75% of the run): a short run "
                      "then ends at a small learning rate, where a step schedule cut short would not.")
     elif training.get("warmup_steps"):
         found.append(f"Warm-up: 0.01 for the first {training['warmup_steps']} iterations at every depth (the paper "
@@ -59,6 +60,10 @@ def departures(entry):
     found.append("Weight decay spares BatchNorm's gamma and beta (Torch decays every parameter): usual Keras "
                  "practice (`keras_resnetv2/training/recipes.py`).")
     return found
+
+
+def _count(n, noun):
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _shape(shape):

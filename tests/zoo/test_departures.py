@@ -36,6 +36,12 @@ def test_the_deep_zoo_recipe_names_each_of_its_choices():
     assert "Length: 7,020 iterations (15 epochs of batch 128)" in found[1]
     assert "Weight decay 0.0005 instead of 1e-4" in found[4] and "probability 0.5" in found[5]
     assert "label smoothing 0.1" in found[6] and not any("Stochastic depth" in d for d in found)
+    assert found[2].startswith("Schedule: a linear warm-up to 0.1 over 400 iterations, then cosine decay to 0")
+    short = deep_zoo_entry()  # a tiny run: one epoch, too short for the warm-up
+    short["training"].update(epochs=1, steps_per_epoch=2, schedule=dict(short["training"]["schedule"], warmup_steps=0))
+    found = departures(short)
+    assert "Length: 2 iterations (1 epoch of batch 128)" in found[1]
+    assert found[2].startswith("Schedule: cosine decay from 0.1 to 0, instead of steps")
     with_sd = deep_zoo_entry()
     with_sd["training"]["drop_path_rate"] = 0.1
     assert "Stochastic depth, drop-path rate 0.1 (Huang et al. 2016)." in departures(with_sd)
