@@ -356,13 +356,13 @@ def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/dee
 
     runs = comparison_runs(out, plan, archive)
     pair, noise = runs["pair"], runs["noise"]
-    depth_comparison.plot_curves(pair, plot)
+    drawn = depth_comparison.plot_curves(pair, plot, others=noise)
     commands = ["make campaign          # starts or resumes every run below, in the background",
                 "make campaign-status   # where each run stands"]
     commands += [f"python train.py {' '.join(entry['flags'])} --model_dir=runs/deep_zoo/{entry['name']}"
                  for entry in plan]
     relative = os.path.relpath(os.path.abspath(plot), os.path.dirname(os.path.abspath(reproduction)))
-    section = depth_comparison.render_section(pair, noise, plot=relative, commands=commands,
+    section = depth_comparison.render_section(pair, noise, plot=relative if drawn else None, commands=commands,
                                              drop_path_runs=runs["drop_path"])
     report_lib.write_depth_section(reproduction, section)
     print(section)

@@ -9,7 +9,7 @@ gap "exceeds the noise" when it is more than twice the standard deviation of the
 difference of two single runs, `sqrt(std_original^2 + std_preact^2)` (each std over
 that unit's seeds): about a 95% two-sided criterion for normal noise.
 `plot_curves` draws both nets' training loss and test error per epoch, the paper's
-Fig. 6 in spirit. `render_drop_path` sets runs with stochastic depth (Huang et al.,
+Fig. 6 in spirit, beside the seed-noise runs. `render_drop_path` sets runs with stochastic depth (Huang et al.,
 ECCV 2016) beside runs of the same net and seeds without it.
 """
 
@@ -144,7 +144,9 @@ def render_section(pair, noise_runs, *, plot=None, commands=(), drop_path_runs=(
                     and r.seed in {d.seed for d in drop_path_runs}]
         lines += ["", render_drop_path(baseline + list(drop_path_runs)).rstrip("\n")]
     if plot:
-        lines += ["", f"![Training loss and test error per epoch of both nets]({plot})"]
+        lines += ["", f"![Training loss and test error per epoch]({plot})", "",
+                  f"Training cross-entropy and test error per epoch: the ResNet-{depth} pair (solid) and the "
+                  "seed-noise runs (dashed), blue for full pre-activation, orange for the original unit."]
     if commands:
         lines += ["", "Reproduce (from the repository root; a rerun resumes):", "", "```bash", *commands, "```"]
     return "\n".join(lines) + "\n"
@@ -208,22 +210,38 @@ def render_drop_path(runs):
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(pair, path):
-    """Training cross-entropy and test error % per epoch of each run of `pair`."""
+UNIT_COLORS = {"full_preactivation": "C0", "original": "C1"}
+
+
+def plot_curves(pair, path, *, others=()):
+    """Training cross-entropy and test error % per epoch of each run of `pair` (solid), and
+    of `others` (dashed, thinner: e.g. the seed-noise runs at a smaller depth), one colour
+    per unit. Runs without an epoch yet are left out.
+
+    Returns:
+        The legend labels drawn, in order; an empty list (and no file) when no run has an epoch.
+    """
     from matplotlib.ticker import MaxNLocator  # optional dependency: matplotlib
 
+    styles = [(run, dict(marker=".", linewidth=2.0), f"{run.unit} (ResNet-{run.depth})") for run in pair]
+    styles += [(run, dict(linestyle="--", linewidth=1.0, alpha=0.6), f"{run.unit} (ResNet-{run.depth}, seed {run.seed})")
+               for run in others]
+    styles = [(run, style, label) for run, style, label in styles if run.history]
+    if not styles:
+        return []
     figure = new_figure(figsize=(11, 4.2), layout="constrained")
     loss_axes, error_axes = figure.subplots(1, 2)
-    for run in pair:
+    for run, style, label in styles:
         epochs = [h["epoch"] for h in run.history]
-        label = f"{run.unit} (ResNet-{run.depth})"
-        loss_axes.plot(epochs, [h.get("cross_entropy") for h in run.history], marker=".", label=label)
+        color = UNIT_COLORS.get(run.unit)
+        loss_axes.plot(epochs, [h.get("cross_entropy") for h in run.history], color=color, label=label, **style)
         errors = [None if h.get("test_accuracy") is None else 100 * (1 - h["test_accuracy"]) for h in run.history]
-        error_axes.plot(epochs, errors, marker=".", label=label)
+        error_axes.plot(epochs, errors, color=color, label=label, **style)
     for axes, title in ((loss_axes, "training cross-entropy"), (error_axes, "test error %")):
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title)
         axes.grid(alpha=0.3)
-        axes.legend()
+    error_axes.legend(fontsize="small")
     save_figure(figure, path)
+    return [label for _, _, label in styles]

@@ -41,10 +41,15 @@ def test_unfinished_runs_read_as_running_and_no_noise_yet():
     assert "| original | not started | - | 5.93 |" in depth_comparison.render_section(pair[:1], [])
 
 
-def test_the_curves_plot_both_nets(tmp_path):
+def test_the_curves_plot_both_nets_beside_the_noise_runs(tmp_path):
     path = tmp_path / "curves.png"
-    depth_comparison.plot_curves([run("full_preactivation", 0.95), run("original", 0.94)], str(path))
+    pair = [run("full_preactivation", 0.95), run("original", 0.94, done=False, trained=0)]  # not started
+    drawn = depth_comparison.plot_curves(pair, str(path), others=noise_runs([0.93], [0.94]))
+    assert drawn == ["full_preactivation (ResNet-164)", "original (ResNet-56, seed 0)",
+                     "full_preactivation (ResNet-56, seed 0)"]
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    nothing = tmp_path / "none.png"  # no run has an epoch: no empty plot
+    assert depth_comparison.plot_curves(pair[1:], str(nothing)) == [] and not nothing.exists()
 
 
 def test_the_section_is_inserted_replaced_and_kept_by_the_ablation_report(tmp_path):
