@@ -138,6 +138,8 @@ def render_section(pair, noise_runs, *, plot=None, commands=(), drop_path_runs=(
             if ours_gap is not None:
                 verdict = "exceeds" if abs(ours_gap) > 2 * noise.gap_std else "does not exceed"
                 lines.append(f"The depth-{depth} gap of {ours_gap:.2f} points {verdict} twice that ({2 * noise.gap_std:.2f}).")
+    lines += ["", training_time([(f"ResNet-{depth} pair", pair), ("seed-noise runs", noise_runs),
+                                 ("stochastic-depth runs", drop_path_runs)])]
     if drop_path_runs:
         net = drop_path_runs[0]
         baseline = [r for r in noise_runs if (r.unit, r.depth, r.drop_path_rate) == (net.unit, net.depth, 0.0)
@@ -150,6 +152,16 @@ def render_section(pair, noise_runs, *, plot=None, commands=(), drop_path_runs=(
     if commands:
         lines += ["", "Reproduce (from the repository root; a rerun resumes):", "", "```bash", *commands, "```"]
     return "\n".join(lines) + "\n"
+
+
+def training_time(groups):
+    """A sentence with each group's training wall time so far (sum of its runs' epoch
+    times, test passes included) and the total; `groups` is `[(label, runs)]`."""
+    hours = [(label, sum(h.get("epoch_time_s", 0.0) for run in runs for h in run.history) / 3600)
+             for label, runs in groups]
+    parts = ", ".join(f"{label} {value:.1f} h" for label, value in hours)
+    return (f"Training wall time so far (sum of epoch times, test passes included): {parts}; "
+            f"{sum(value for _, value in hours):.1f} h in all.")
 
 
 def render_drop_path(runs):

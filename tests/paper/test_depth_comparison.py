@@ -32,6 +32,14 @@ def test_the_gap_and_its_verdict_against_twice_the_noise_of_a_difference():
     assert "does not exceed twice that (2.01)" in loud
 
 
+def test_the_training_time_sums_every_epoch_of_each_group():
+    timed = [dataclasses.replace(r, history=tuple(dict(h, epoch_time_s=1800.0) for h in r.history))
+             for r in (run("original", 0.9, epochs=3), run("original", 0.9, epochs=4, done=False, trained=1))]
+    line = depth_comparison.training_time([("pair", timed[:1]), ("noise", timed[1:]), ("none", [])])
+    assert line == ("Training wall time so far (sum of epoch times, test passes included): pair 1.5 h, "
+                    "noise 0.5 h, none 0.0 h; 2.0 h in all.")
+
+
 def test_unfinished_runs_read_as_running_and_no_noise_yet():
     pair = [run("full_preactivation", 0.9, epochs=30, done=False, trained=3),
             run("original", 0.9, epochs=30, done=False, trained=3)]
