@@ -14,8 +14,9 @@ campaign after a kill, a reboot or the end of a session.
 A finished run's record (its flags and metrics.json: final test metrics and the
 per-epoch history) is also copied into `--archive` (default `bench/results/deep_zoo/`,
 committed), and a run with an archived record of the same flags counts as done. So
-finished runs outlive the machine: `runs/` (backups and TensorBoard logs, up to a few tens of MB a run)
-is not committed, and a new machine without it only retrains the unfinished runs. The
+finished runs outlive the machine: `runs/` (backups and TensorBoard logs, up to a
+few tens of MB a run) is not committed, and a new machine without it only retrains
+the unfinished runs. The
 pair's runs (`keep_weights`) also archive their final weights with config.json and
 metrics.json in `bench/results/deep_zoo/NAME/`, a folder `python -m keras_resnetv2.zoo
 export` takes: a run that finishes late in a session reaches the zoo even if the
