@@ -25,7 +25,7 @@ one blob for both). The other runs' weights are not archived. One campaign at a 
 `run` refuses to start while another holds `campaign.pid`. A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
 shows it, and warns of a run that trains but learns nothing (training accuracy
-near chance) or whose test accuracy collapses from its best (`health`).
+near chance) or whose training loss climbs back up (`health`).
 
 Every run evaluates the test set after each epoch (`--test_every_epoch`) for the
 curves and the status line; the accuracy a run reports, and the zoo exports, is
@@ -192,9 +192,12 @@ def run_state(out, entry, archive=None):
 
 
 # `health` flags a run whose training accuracy stays under this multiple of chance after
-# its first epoch (learning nothing), or whose test accuracy falls this far below its best.
+# its first epoch (learning nothing), or whose training cross-entropy (the epoch's mean)
+# rises this fraction above its lowest so far (diverging). Not the test accuracy: near
+# the peak learning rate it swings by several points from one epoch to the next in
+# healthy runs (resnet56_seed1: 83.9% then 77.6%, while training accuracy rose 66.7 -> 82.5%).
 NEAR_CHANCE = 2.0
-TEST_DROP = 0.05
+LOSS_RISE = 0.10
 
 
 def health(history, classes):
@@ -206,10 +209,11 @@ def health(history, classes):
     if chance and last.get("accuracy") is not None and last["accuracy"] < NEAR_CHANCE * chance:
         return (f"training accuracy {last['accuracy']:.4f} after epoch {last['epoch']}, under {NEAR_CHANCE:g}x "
                 f"chance ({chance:.2f}): is it learning?")
-    tested = [h["test_accuracy"] for h in history if h.get("test_accuracy") is not None]
-    if tested and max(tested) - tested[-1] > TEST_DROP:
-        return (f"test accuracy {tested[-1]:.4f} after epoch {last['epoch']}, {100 * (max(tested) - tested[-1]):.1f} "
-                f"points below its best ({max(tested):.4f}): unstable?")
+    losses = [h["cross_entropy"] for h in history if h.get("cross_entropy") is not None]
+    if len(losses) >= 2 and losses[-1] > (1 + LOSS_RISE) * min(losses[:-1]):
+        return (f"training cross-entropy {losses[-1]:.4f} after epoch {last['epoch']}, "
+                f"{100 * (losses[-1] / min(losses[:-1]) - 1):.0f}% above its lowest ({min(losses[:-1]):.4f}): "
+                "diverging?")
     return None
 
 
