@@ -16,12 +16,12 @@ per-epoch history) is also copied into `--archive` (default `bench/results/deep_
 committed), and a run with an archived record of the same flags counts as done. So
 finished runs outlive the machine: `runs/` (backups and TensorBoard logs, up to a
 few tens of MB a run) is not committed, and a new machine without it only retrains
-the unfinished runs. The
-pair's runs (`keep_weights`) also archive their final weights with config.json and
-metrics.json in `bench/results/deep_zoo/NAME/`, a folder `python -m keras_resnetv2.zoo
-export` takes: a run that finishes late in a session reaches the zoo even if the
-machine is gone the next day (the export copies the file byte for byte, so git keeps
-one blob for both). The other runs' weights are not archived. One campaign at a time:
+the unfinished runs. The pair's runs (`keep_weights`) also archive their final
+weights with config.json and metrics.json in `bench/results/deep_zoo/NAME/`, a folder
+`python -m keras_resnetv2.zoo export` takes: a run that finishes late in a session
+reaches the zoo even if the machine is gone the next day (the export copies the file
+byte for byte, so git keeps one blob for both). The other runs' weights are not
+archived. One campaign at a time:
 `run` refuses to start while another holds `campaign.pid`. A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
 shows it, and warns of a run that trains but learns nothing (training accuracy
@@ -105,6 +105,7 @@ PLAN = [
     for seed in (0, 1)
 ]
 
+
 def _read_json(path):
     try:
         with open(path, encoding="utf-8") as f:
@@ -151,8 +152,9 @@ def archive_run(out, archive, entry):
         kept = os.path.join(archive, entry["name"])
         os.makedirs(kept, exist_ok=True)
         for name in KEPT_FILES:
-            shutil.copyfile(os.path.join(run_dir, name), os.path.join(kept, name + ".tmp"))
-            os.replace(os.path.join(kept, name + ".tmp"), os.path.join(kept, name))
+            target = os.path.join(kept, name)
+            shutil.copyfile(os.path.join(run_dir, name), target + ".tmp")
+            os.replace(target + ".tmp", target)
         record["run_dir"] = entry["name"]
     path = os.path.join(archive, f"{entry['name']}.json")
     # Not keras_resnetv2.utils.files.atomic_write_text: importing the package loads TensorFlow into

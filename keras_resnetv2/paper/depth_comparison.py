@@ -9,8 +9,9 @@ gap "exceeds the noise" when it is more than twice the standard deviation of the
 difference of two single runs, `sqrt(std_original^2 + std_preact^2)` (each std over
 that unit's seeds): about a 95% two-sided criterion for normal noise.
 `plot_curves` draws both nets' training loss and test error per epoch, the paper's
-Fig. 6 in spirit, beside the seed-noise runs. `render_drop_path` sets runs with stochastic depth (Huang et al.,
-ECCV 2016) beside runs of the same net and seeds without it.
+Fig. 6 in spirit, beside the seed-noise runs. `render_drop_path` sets runs with
+stochastic depth (Huang et al., ECCV 2016) beside runs of the same net and seeds
+without it.
 """
 
 import dataclasses
@@ -235,9 +236,9 @@ def plot_curves(pair, path, *, others=()):
     """
     from matplotlib.ticker import MaxNLocator  # optional dependency: matplotlib
 
-    styles = [(run, dict(marker=".", linewidth=2.0), f"{run.unit} (ResNet-{run.depth})") for run in pair]
-    styles += [(run, dict(linestyle="--", linewidth=1.0, alpha=0.6), f"{run.unit} (ResNet-{run.depth}, seed {run.seed})")
-               for run in others]
+    solid, dashed = dict(marker=".", linewidth=2.0), dict(linestyle="--", linewidth=1.0, alpha=0.6)
+    styles = [(run, solid, f"{run.unit} (ResNet-{run.depth})") for run in pair]
+    styles += [(run, dashed, f"{run.unit} (ResNet-{run.depth}, seed {run.seed})") for run in others]
     styles = [(run, style, label) for run, style, label in styles if run.history]
     if not styles:
         return []

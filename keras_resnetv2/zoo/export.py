@@ -259,12 +259,8 @@ def _command(argv):
     for flag in flags:
         name, _, value = flag.partition("=")
         if name == "--model_dir" and os.path.isabs(value):
-            parts = os.path.normpath(value).split(os.sep)
-            if "runs" in parts:
-                tail = parts[len(parts) - 1 - parts[::-1].index("runs"):]
-            else:
-                tail = ["runs", parts[-1]]
-            flag = "--model_dir=" + "/".join(tail)
+            _, runs, below = os.path.normpath(value).rpartition(f"{os.sep}runs{os.sep}")
+            flag = f"--model_dir=runs/{below if runs else os.path.basename(below)}"
         portable.append(shlex.quote(flag))
     return " ".join(["python", script] + portable)
 
