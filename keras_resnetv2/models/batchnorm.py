@@ -21,11 +21,18 @@ What it keeps, so that nothing a user relies on changes:
   backends (JAX and torch compute exactly what Keras does), synchronized
   statistics, renorm, masks, channels-first or non-4D inputs, `center`/`scale` off.
 
-At inference (and for a frozen layer) the kernel normalizes with the moving
-statistics; TensorFlow's graph optimizer (the remapper, with oneDNN) then folds a
-BatchNorm and its ReLU that follow a convolution into the convolution's post-ops.
-Its outputs equal Keras' layer's to float32 round-off (1e-6), not bit for bit: a
-file reloaded with plain Keras predicts the same numbers to that precision.
+At inference (and for a frozen layer) the layer normalizes with the moving
+statistics in one of two ways, chosen from the op that produced its input when a
+graph is traced. After a bias-free convolution (a `Conv2D` op), the fused kernel:
+TensorFlow's graph optimizer (the remapper, with oneDNN) then folds it and its ReLU
+into the convolution. Anywhere else (after an addition, as each pre-activation
+unit's first BatchNorm is, after a bias, or run eagerly) Keras' own formula,
+`x * inv + (beta - mean * inv)`: there oneDNN's unfolded kernel took 1.6-1.9x the
+time of these element-wise ops, and whole nets predicted 1.06x (ResNet-20V2) and
+1.10x (ResNet-164V2) faster with the formula (2-core AVX2 EPYC,
+`bench/results/inference_profile.md`). The outputs equal Keras' layer's to float32
+round-off (1e-6), not bit for bit: a file reloaded with plain Keras predicts the
+same numbers to that precision.
 
 Numerically it matches Keras' layer to float32 round-off: the outputs use the
 biased batch variance, and so does the moving variance (the kernel returns the
@@ -40,6 +47,8 @@ import keras
 from keras_resnetv2._compat.keras import serialize_as
 
 FUSED_DTYPES = ("float32", "float16", "bfloat16")
+# Ops the remapper folds a following inference FusedBatchNorm (and its ReLU) into.
+FOLDING_PRODUCERS = ("Conv2D", "DepthwiseConv2dNative")
 
 
 @serialize_as("keras.layers.BatchNormalization")
@@ -68,12 +77,21 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if training and self.trainable:
             outputs = self._train_step(tf, inputs, gamma, beta)
         else:  # inference, or a frozen layer: the moving statistics, as Keras' layer
+            outputs = self._inference_step(tf, inputs, gamma, beta)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _inference_step(self, tf, inputs, gamma, beta):
+        """The fused kernel where the remapper folds it into a convolution, else Keras' formula."""
+        mean, variance = tf.cast(self.moving_mean, "float32"), tf.cast(self.moving_variance, "float32")
+        producer = getattr(inputs, "op", None)  # a graph tensor's op; eager tensors have none
+        if producer is not None and producer.type in FOLDING_PRODUCERS:
             outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
-                variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
+                inputs, gamma, beta, mean=mean, variance=variance, epsilon=self.epsilon, data_format="NHWC",
                 is_training=False,
             )
-        return tf.cast(outputs, self.compute_dtype)
+            return outputs
+        inv = gamma * tf.math.rsqrt(variance + self.epsilon)
+        return tf.cast(inputs, "float32") * inv + (beta - mean * inv)
 
     def _train_step(self, tf, inputs, gamma, beta):
         """Normalizes with the batch's statistics and updates the moving ones, as Keras does."""

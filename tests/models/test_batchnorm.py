@@ -56,24 +56,40 @@ def test_training_outputs_gradients_and_moving_statistics_match_keras():
     np.testing.assert_allclose(stats_fused[1], 0.9 * start_variance + 0.1 * batch.var(axis=0), rtol=1e-5)
 
 
-def test_inference_is_fused_and_computes_keras_function_to_round_off():
+def test_inference_folds_after_a_convolution_else_keras_formula_and_both_compute_keras_function():
     keras_bn, fused_bn = _pair(channels=3)
     rng = np.random.default_rng(2)
     for layer in (keras_bn, fused_bn):  # statistics away from their start, the same in both
         layer.moving_mean.assign([0.5, -1.0, 2.0])
         layer.moving_variance.assign([0.25, 4.0, 1.5])
     x = rng.normal(size=(2, 4, 4, 3)).astype("float32")
+    kernel = tf.constant(rng.normal(size=(1, 1, 3, 3)).astype("float32"))
+
+    def after_conv(layer, training=False):
+        return layer(tf.nn.conv2d(x, kernel, 1, "SAME"), training=training)
+
+    def after_add(layer, training=False):
+        return layer(tf.constant(x) + 1.0, training=training)
+
     kernels = []
     real = tf.compat.v1.nn.fused_batch_norm
     with mock.patch.object(tf.compat.v1.nn, "fused_batch_norm",
                            lambda *a, **k: kernels.append(k["is_training"]) or real(*a, **k)):
-        inferred = fused_bn(x, training=False)
-        fused_bn.trainable = False  # a frozen layer normalizes with its moving statistics, as Keras'
-        frozen = fused_bn(x, training=True)
-    assert kernels == [False, False]
-    expected = keras_bn(x, training=False)
-    np.testing.assert_allclose(inferred, expected, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(frozen, expected, rtol=1e-6, atol=1e-6)
+        for producer in (after_conv, after_add):
+            expected = producer(keras_bn)
+            kernels.clear()
+            traced = tf.function(producer)(fused_bn)
+            fused_bn.trainable = False  # a frozen layer normalizes with its moving statistics, as Keras'
+            frozen = tf.function(producer)(fused_bn, training=True)
+            fused_bn.trainable = True
+            # The kernel where the remapper folds it into the convolution; Keras' formula after an addition.
+            assert kernels == ([False, False] if producer is after_conv else []), producer.__name__
+            np.testing.assert_allclose(traced, expected, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(frozen, expected, rtol=1e-6, atol=1e-6)
+        kernels.clear()
+        eager = fused_bn(x, training=False)  # no graph: no producer op to fold into
+        assert kernels == []
+    np.testing.assert_allclose(eager, keras_bn(x, training=False), rtol=1e-6, atol=1e-6)
 
 
 def test_unfusable_inputs_take_keras_path():

@@ -1,0 +1,272 @@
+"""Where an inference step's time goes, op by op: ours (TensorFlow) against PyTorch.
+
+    python bench/inference_profile.py [--models ResNet20V2 ResNet164V2] [--batch_size 128] \
+        [--steps 4] [--rounds 10] [--json PATH]
+
+`bench/onednn_breakdown.py` times oneDNN's primitives from its verbose log, which
+slows every framework unevenly and leaves out what oneDNN does not run. This bench
+uses each framework's own profiler instead: TensorFlow's (`tf.profiler`, the ops
+of the compiled `predict_on_batch` graph after the graph optimizer's rewrites, read
+from its XPlane file) and `torch.profiler` (self CPU time per aten op). Contenders,
+per model, all in this process:
+
+* `ours`: a builder's model as a user gets it;
+* `ours_fused_everywhere`: the same net and weights, whose BatchNorm layers run TF's
+  fused kernel at inference after additions too (the builders' choice before
+  `keras_resnetv2.models.batchnorm` took Keras' formula there);
+* `torch`: the reference net of `bench/torch_resnet.py`, eval mode under
+  `torch.inference_mode`.
+
+Each trains 3 steps first (SGD, so that the moving statistics are those of a
+trained step, as in `bench/throughput.py`) and warms up 2 inference steps. Then
+`--rounds` rounds time `--steps` steps of each contender in turn, in reverse order
+every other round; img/s is the median over rounds, and a ratio the median of the
+per-round ratios (one process, interleaved: on this VM separate processes of the
+same net differ by more than 10%). Last, one profiled run of `--steps` steps per
+contender gives the ms per step of each op type.
+
+Also the layer alone (`--layer_shapes`): BatchNorm + ReLU at inference on one
+batch of each shape, as TF's fused kernel (`FusedBatchNormV3`, rewritten to oneDNN)
+and as Keras' formula (`x * inv + (beta - mean * inv)`, then ReLU), each op 20
+times in one traced function.
+"""
+
+import argparse
+import collections
+import glob
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CONTENDERS = ("ours", "ours_fused_everywhere", "torch")
+MODELS = ("ResNet20V2", "ResNet164V2")
+LAYER_SHAPES = ("128x32x32x16", "128x32x32x64", "128x16x16x128", "128x8x8x256")
+TRAIN_STEPS, WARMUP = 3, 2
+
+
+def _timed(step, steps):
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def tf_op_times(xspace_path, steps):
+    """ms per step and calls per step of each TF op type, from a profiler XPlane file."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # ships with TensorFlow
+
+    space = xplane_pb2.XSpace()
+    with open(xspace_path, "rb") as f:
+        space.ParseFromString(f.read())
+    ms, calls = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):  # the executor's threads: one event per op run
+                continue
+            for event in line.events:
+                op_type = plane.event_metadata[event.metadata_id].name.rpartition(":")[2]
+                ms[op_type] += event.duration_ps / 1e9 / steps
+                calls[op_type] += 1 / steps
+    ms.pop("Process", None)  # the whole step, not an op
+    return dict(ms), dict(calls)
+
+
+def _profile_tf(step, steps):
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        _timed(step, steps)
+        tf.profiler.experimental.stop()
+        return tf_op_times(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], steps)
+
+
+def _profile_torch(step, steps):
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _timed(step, steps)
+    averages = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    return ({e.key: e.self_cpu_time_total / 1e3 / steps for e in averages},
+            {e.key: e.count / steps for e in averages})
+
+
+def _ours_steps(model_name, batch_size):
+    """`predict_on_batch` of ours and of ours with the fused kernel everywhere (the same weights)."""
+    import numpy as np
+
+    import keras_resnetv2  # before Keras: oneDNN on, as in a user's process
+    import keras
+    from keras_resnetv2.models import batchnorm
+
+    keras.utils.set_random_seed(0)
+    model = keras_resnetv2.build(model_name, input_shape=(32, 32, 3), classes=10, weights=None)
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch_size, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, batch_size)
+    for _ in range(TRAIN_STEPS):
+        model.train_on_batch(x, y)
+    former = batchnorm._with_batch_norm_class(model, _FusedEverywhere(batchnorm))  # weights copied
+    return {"ours": lambda: model.predict_on_batch(x), "ours_fused_everywhere": lambda: former.predict_on_batch(x)}
+
+
+def _FusedEverywhere(batchnorm):
+    """Our layer, with TF's fused kernel at inference wherever it applies (the former choice)."""
+    import tensorflow as tf
+
+    class FusedEverywhere(batchnorm.BatchNormalization):
+        def _inference_step(self, tf_module, inputs, gamma, beta):
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
+                variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
+                is_training=False,
+            )
+            return outputs
+
+    return FusedEverywhere
+
+
+def _torch_step(model_name, batch_size):
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_resnet
+
+    torch.set_num_threads(os.cpu_count())
+    fns, _, _ = torch_resnet.steps(model_name, batch_size=batch_size, input_shape=(32, 32, 3), classes=10)
+    for _ in range(TRAIN_STEPS):
+        fns["train"]()
+    return fns["infer"]
+
+
+def measure(model_name, contenders, *, batch_size, steps, rounds):
+    """Per contender: img/s of each round, and the profiled ms and calls per step of each op type."""
+    step_fns = _ours_steps(model_name, batch_size) if set(contenders) - {"torch"} else {}
+    if "torch" in contenders:
+        step_fns["torch"] = _torch_step(model_name, batch_size)
+    step_fns = {name: step_fns[name] for name in contenders}
+    for step in step_fns.values():
+        _timed(step, WARMUP)
+    img_s = {name: [] for name in contenders}
+    for round_index in range(rounds):
+        for name in contenders if round_index % 2 == 0 else list(reversed(contenders)):
+            img_s[name].append(batch_size * steps / sum(_timed(step_fns[name], steps)))
+        print(f"{model_name}: round {round_index + 1}/{rounds} done", file=sys.stderr)
+    out = {}
+    for name, step in step_fns.items():
+        ms, calls = (_profile_torch if name == "torch" else _profile_tf)(step, steps)
+        out[name] = {"img_s": img_s[name], "ms_per_step": ms, "calls_per_step": calls}
+    return out
+
+
+def layer_times(shapes, repeats=20, runs=10):
+    """ms per BatchNorm + ReLU at inference: TF's fused kernel vs Keras' formula, per shape."""
+    import numpy as np
+
+    import keras_resnetv2  # noqa: F401  (oneDNN on)
+    import tensorflow as tf
+
+    out = {}
+    for text in shapes:
+        shape = tuple(int(n) for n in text.split("x"))
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.normal(size=shape).astype("float32"))
+        channels = shape[-1]
+        gamma, beta, mean, variance = (tf.Variable(rng.uniform(0.9, 1.1, channels).astype("float32"))
+                                       for _ in range(4))
+
+        def fused(t):
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(t, gamma, beta, mean, variance, epsilon=1e-3,
+                                                       is_training=False)
+            return tf.nn.relu(y)
+
+        def formula(t):
+            inv = gamma * tf.math.rsqrt(variance + 1e-3)
+            return tf.nn.relu(t * inv + (beta - mean * inv))
+
+        row = {}
+        for name, op in (("fused_kernel", fused), ("keras_formula", formula)):
+            @tf.function
+            def chain(t, op=op):
+                for _ in range(repeats):
+                    t = op(t) - 1.0  # keeps the values in range; the subtraction is in both
+                return tf.reduce_sum(t)
+
+            for _ in range(3):
+                chain(x).numpy()
+            row[name] = statistics.median(_timed(lambda: chain(x).numpy(), runs)) * 1e3 / repeats
+        out[text] = row
+    return out
+
+
+def _top(ms, calls, count):
+    rows = sorted(ms.items(), key=lambda item: -item[1])[:count]
+    return [f"{name} {value:.1f} ({calls.get(name, 0):.0f})" for name, value in rows]
+
+
+def _ratio(rounds, reference):
+    """The median of the per-round ratios rounds[i] / reference[i]."""
+    return statistics.median(a / b for a, b in zip(rounds, reference))
+
+
+def report(results, layers, args):
+    lines = [f"Inference (`predict_on_batch`; torch: eval forward), batch {args.batch_size}, 32x32x3: "
+             f"img/s, median (min-max) over {args.rounds} interleaved round(s) of {args.steps} steps; ratios, "
+             f"the median of the per-round ratios; ms per step of each op type (calls per step) from one "
+             f"profiled run of {args.steps} steps.", ""]
+    for model_name, by_contender in results.items():
+        lines += [f"## {model_name}", "",
+                  "| contender | img/s | / torch | / ours_fused_everywhere | top ops: ms per step (calls) |",
+                  "|---|---|---|---|---|"]
+        for contender, result in by_contender.items():
+            img_s = result["img_s"]
+            cells = [f"{statistics.median(img_s):,.1f} ({min(img_s):,.0f}-{max(img_s):,.0f})"]
+            for reference in ("torch", "ours_fused_everywhere"):
+                other = by_contender.get(reference)
+                cells.append(f"{_ratio(img_s, other['img_s']):.2f}" if other else "-")
+            top = "; ".join(_top(result["ms_per_step"], result["calls_per_step"], 6))
+            lines.append(f"| {contender} | {' | '.join(cells)} | {top} |")
+        lines.append("")
+    if layers:
+        lines += ["## BatchNorm + ReLU at inference, one layer (ms per call)", "",
+                  "| shape (NHWC) | TF fused kernel | Keras' formula | fused / formula |", "|---|---|---|---|"]
+        for shape, row in layers.items():
+            lines.append(f"| {shape} | {row['fused_kernel']:.2f} | {row['keras_formula']:.2f} | "
+                         f"{row['fused_kernel'] / row['keras_formula']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--layer_shapes", nargs="*", default=list(LAYER_SHAPES), help="NxHxWxC; none: skip")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "steps", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1; received {getattr(args, name)}")
+    results = {m: measure(m, args.contenders, batch_size=args.batch_size, steps=args.steps, rounds=args.rounds)
+               for m in args.models}
+    layers = layer_times(args.layer_shapes) if args.layer_shapes else {}
+    print(report(results, layers, args))
+    if args.json:
+        from keras_resnetv2.utils import files
+
+        files.atomic_write_text(args.json, json.dumps({"settings": vars(args), "command": sys.argv,
+                                                       "models": results, "layer": layers}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
