@@ -114,12 +114,13 @@ def _ours_steps(model_name, batch_size):
     y = rng.integers(0, 10, batch_size)
     for _ in range(TRAIN_STEPS):
         model.train_on_batch(x, y)
-    former = batchnorm._with_batch_norm_class(model, _FusedEverywhere(batchnorm))  # weights copied
+    former = batchnorm._with_batch_norm_class(model, fused_everywhere_class())  # weights copied
     return {"ours": lambda: model.predict_on_batch(x), "ours_fused_everywhere": lambda: former.predict_on_batch(x)}
 
 
-def _FusedEverywhere(batchnorm):
-    """Our layer, with TF's fused kernel at inference wherever it applies (the former choice)."""
+def fused_everywhere_class():
+    """Our layer with TF's fused kernel at inference wherever it applies (the former choice)."""
+    from keras_resnetv2.models import batchnorm  # before TensorFlow: oneDNN on
     import tensorflow as tf
 
     class FusedEverywhere(batchnorm.BatchNormalization):

@@ -30,7 +30,7 @@ def test_the_former_choice_runs_the_kernel_after_an_addition_too():
     profile = load("inference_profile")
     from keras_resnetv2.models import batchnorm
 
-    layer = profile._FusedEverywhere(batchnorm)(name="bn")
+    layer = profile.fused_everywhere_class()(name="bn")
     layer.build((None, 4, 4, 3))
     graph = tf.function(lambda t: layer(t + 1.0, training=False)).get_concrete_function(
         tf.TensorSpec((2, 4, 4, 3))).graph
