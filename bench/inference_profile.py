@@ -22,7 +22,8 @@ trained step, as in `bench/throughput.py`) and warms up 2 inference steps. Then
 `--rounds` rounds time `--steps` steps of each contender in turn, in reverse order
 every other round; img/s is the median over rounds, and a ratio the median of the
 per-round ratios (one process, interleaved: on this VM separate processes of the
-same net differ by more than 10%). Last, one profiled run of `--steps` steps per
+same net differ by more than 10%). "CPUs busy" is the process's CPU time over the
+timed steps' wall time times the CPU count: the share of the step the cores work. Last, one profiled run of `--steps` steps per
 contender gives the ms per step of each op type.
 
 Also the layer alone (`--layer_shapes`): BatchNorm + ReLU at inference on one
@@ -36,6 +37,7 @@ import collections
 import glob
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -157,15 +159,27 @@ def measure(model_name, contenders, *, batch_size, steps, rounds):
     for step in step_fns.values():
         _timed(step, WARMUP)
     img_s = {name: [] for name in contenders}
+    cpu_s, wall_s = collections.Counter(), collections.Counter()
     for round_index in range(rounds):
         for name in contenders if round_index % 2 == 0 else list(reversed(contenders)):
-            img_s[name].append(batch_size * steps / sum(_timed(step_fns[name], steps)))
+            cpu_start = _cpu_seconds()
+            wall = sum(_timed(step_fns[name], steps))
+            cpu_s[name] += _cpu_seconds() - cpu_start
+            wall_s[name] += wall
+            img_s[name].append(batch_size * steps / wall)
         print(f"{model_name}: round {round_index + 1}/{rounds} done", file=sys.stderr)
     out = {}
     for name, step in step_fns.items():
         ms, calls = (_profile_torch if name == "torch" else _profile_tf)(step, steps)
-        out[name] = {"img_s": img_s[name], "ms_per_step": ms, "calls_per_step": calls}
+        out[name] = {"img_s": img_s[name], "cpu_busy": cpu_s[name] / (wall_s[name] * os.cpu_count()),
+                     "ms_per_step": ms, "calls_per_step": calls}
     return out
+
+
+def _cpu_seconds():
+    """User + system CPU time of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def layer_times(shapes, repeats=20, runs=10):
@@ -225,14 +239,15 @@ def report(results, layers, args):
              f"profiled run of {args.steps} steps.", ""]
     for model_name, by_contender in results.items():
         lines += [f"## {model_name}", "",
-                  "| contender | img/s | / torch | / ours_fused_everywhere | top ops: ms per step (calls) |",
-                  "|---|---|---|---|---|"]
+                  "| contender | img/s | / torch | / ours_fused_everywhere | CPUs busy | top ops: ms per step (calls) |",
+                  "|---|---|---|---|---|---|"]
         for contender, result in by_contender.items():
             img_s = result["img_s"]
             cells = [f"{statistics.median(img_s):,.1f} ({min(img_s):,.0f}-{max(img_s):,.0f})"]
             for reference in ("torch", "ours_fused_everywhere"):
                 other = by_contender.get(reference)
                 cells.append(f"{_ratio(img_s, other['img_s']):.2f}" if other else "-")
+            cells.append(f"{result['cpu_busy']:.0%}" if "cpu_busy" in result else "-")
             top = "; ".join(_top(result["ms_per_step"], result["calls_per_step"], 6))
             lines.append(f"| {contender} | {' | '.join(cells)} | {top} |")
         lines.append("")

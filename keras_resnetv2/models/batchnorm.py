@@ -27,10 +27,10 @@ graph is traced. After a bias-free convolution (a `Conv2D` op), the fused kernel
 TensorFlow's graph optimizer (the remapper, with oneDNN) then folds it and its ReLU
 into the convolution. Anywhere else (after an addition, as each pre-activation
 unit's first BatchNorm is, after a bias, or run eagerly) Keras' own formula,
-`x * inv + (beta - mean * inv)`: there oneDNN's unfolded kernel took 1.6-1.9x the
-time of these element-wise ops, and whole nets predicted 1.06x (ResNet-20V2) and
-1.10x (ResNet-164V2) faster with the formula (2-core AVX2 EPYC,
-`bench/results/inference_profile.md`). The outputs equal Keras' layer's to float32
+`x * inv + (beta - mean * inv)`: there oneDNN's unfolded kernel took 1.2-1.9x the
+time of these element-wise ops on one layer, and whole nets predicted
+1.03-1.06x (ResNet-20V2) and 1.10-1.12x (ResNet-164V2) faster with the formula, in
+two runs (2-core AVX2 EPYC, `bench/results/inference_profile.md`). The outputs equal Keras' layer's to float32
 round-off (1e-6), not bit for bit: a file reloaded with plain Keras predicts the
 same numbers to that precision.
 

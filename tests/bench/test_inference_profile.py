@@ -47,14 +47,15 @@ def test_report_gives_per_round_ratios_and_the_layer_table():
     args = profile.argparse.Namespace(batch_size=128, rounds=3, steps=3)
 
     def result(img_s, op):
-        return {"img_s": img_s, "ms_per_step": {op: 10.0, "small": 1.0}, "calls_per_step": {op: 4, "small": 1}}
+        return {"img_s": img_s, "cpu_busy": 0.9, "ms_per_step": {op: 10.0, "small": 1.0},
+                "calls_per_step": {op: 4, "small": 1}}
 
     results = {"ResNet20V2": {"ours": result([900, 1200, 1000], "Conv"),
                               "ours_fused_everywhere": result([800, 1000, 1100], "Conv"),
                               "torch": result([1000, 1000, 2000], "aten::conv")}}
     text = profile.report(results, {"128x8x8x256": {"fused_kernel": 2.0, "keras_formula": 1.0}}, args)
     # Ratios are medians of per-round ratios (0.9, 1.2, 0.5 and 1.125, 1.2, 0.909), not of medians.
-    assert "| ours | 1,000.0 (900-1,200) | 0.90 | 1.12 | Conv 10.0 (4); small 1.0 (1) |" in text
+    assert "| ours | 1,000.0 (900-1,200) | 0.90 | 1.12 | 90% | Conv 10.0 (4); small 1.0 (1) |" in text
     assert "| torch | 1,000.0 (1,000-2,000) | 1.00 | 1.25 |" in text  # 1.25, 1.0, 1.82
     assert "| 128x8x8x256 | 2.00 | 1.00 | 2.00 |" in text
 
