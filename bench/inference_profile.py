@@ -62,11 +62,9 @@ def _timed(step, steps):
 
 def tf_op_times(xspace_path, steps):
     """ms per step and calls per step of each TF op type, from a profiler XPlane file."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # ships with TensorFlow
+    from keras_resnetv2._compat.tensorflow import read_xspace
 
-    space = xplane_pb2.XSpace()
-    with open(xspace_path, "rb") as f:
-        space.ParseFromString(f.read())
+    space = read_xspace(xspace_path)
     ms, calls = collections.Counter(), collections.Counter()
     for plane in space.planes:
         for line in plane.lines:

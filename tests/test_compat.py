@@ -90,3 +90,22 @@ def test_tensorflow_gradient_registry_exists_and_is_released():
     assert added, "tf.custom_gradient no longer registers in ops._gradient_registry: see _compat/tensorflow.py"
     tensorflow_compat.release_custom_gradients(keep=before)
     assert tensorflow_compat.custom_gradients() == before
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's profiler")
+def test_tensorflow_profiler_files_parse_into_ops_by_thread(tmp_path):
+    import tensorflow as tf
+
+    step = tf.function(lambda t: tf.matmul(t, t))
+    x = tf.ones((8, 8))
+    step(x)
+    tf.profiler.experimental.start(str(tmp_path))
+    step(x).numpy()
+    tf.profiler.experimental.stop()
+    (path,) = tmp_path.glob("**/*.xplane.pb")
+    space = tensorflow_compat.read_xspace(str(path))
+    names = {plane.event_metadata[event.metadata_id].name
+             for plane in space.planes for line in plane.lines if line.name.startswith("tf_Compute")
+             for event in line.events}
+    assert any("MatMul" in name for name in names), _missing(
+        "tensorflow", "tsl.profiler.protobuf.xplane_pb2 (ops on tf_Compute threads)", "tensorflow.py")

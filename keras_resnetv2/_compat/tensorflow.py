@@ -8,6 +8,10 @@ Tested against TensorFlow 2.20 and 2.21 (setup.py's upper bound).
   `ReplicaContext.all_reduce`), each keeping that trace's whole graph alive: about
   9 MiB per KerasTuner trial of a tiny net. No public API removes a registered
   gradient; `release_custom_gradients` drops the entries a search added.
+* `tensorflow.tsl.profiler.protobuf.xplane_pb2`: the schema of the files
+  `tf.profiler.experimental` writes (`*.xplane.pb`). TensorFlow has no public reader
+  for them; `read_xspace` parses one for `bench/inference_profile.py`, which reads
+  its planes, lines (threads), events and event metadata (op names).
 """
 
 import keras
@@ -38,3 +42,13 @@ def release_custom_gradients(*, keep):
     registry = _gradient_registry()
     for name in custom_gradients() - keep:
         registry.pop(name, None)
+
+
+def read_xspace(path):
+    """The `XSpace` protocol buffer in the profiler file `path` (`*.xplane.pb`)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # optional dependency: TensorFlow (the [tf] extra)
+
+    space = xplane_pb2.XSpace()
+    with open(path, "rb") as f:
+        space.ParseFromString(f.read())
+    return space
