@@ -120,17 +120,11 @@ def _ours_steps(model_name, batch_size):
 
 def fused_everywhere_class():
     """Our layer with TF's fused kernel at inference wherever it applies (the former choice)."""
-    from keras_resnetv2.models import batchnorm  # before TensorFlow: oneDNN on
-    import tensorflow as tf
+    from keras_resnetv2.models import batchnorm
 
     class FusedEverywhere(batchnorm.BatchNormalization):
-        def _inference_step(self, tf_module, inputs, gamma, beta):
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
-                variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
-                is_training=False,
-            )
-            return outputs
+        def _inference_step(self, tf, inputs, gamma, beta):
+            return self._fused_inference(tf, inputs, gamma, beta)
 
     return FusedEverywhere
 

@@ -82,16 +82,21 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def _inference_step(self, tf, inputs, gamma, beta):
         """The fused kernel where the remapper folds it into a convolution, else Keras' formula."""
-        mean, variance = tf.cast(self.moving_mean, "float32"), tf.cast(self.moving_variance, "float32")
         producer = getattr(inputs, "op", None)  # a graph tensor's op; eager tensors have none
         if producer is not None and producer.type in FOLDING_PRODUCERS:
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=mean, variance=variance, epsilon=self.epsilon, data_format="NHWC",
-                is_training=False,
-            )
-            return outputs
+            return self._fused_inference(tf, inputs, gamma, beta)
+        mean, variance = tf.cast(self.moving_mean, "float32"), tf.cast(self.moving_variance, "float32")
         inv = gamma * tf.math.rsqrt(variance + self.epsilon)
         return tf.cast(inputs, "float32") * inv + (beta - mean * inv)
+
+    def _fused_inference(self, tf, inputs, gamma, beta):
+        """The fused kernel with the moving statistics."""
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            inputs, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
+            variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
+            is_training=False,
+        )
+        return outputs
 
     def _train_step(self, tf, inputs, gamma, beta):
         """Normalizes with the batch's statistics and updates the moving ones, as Keras does."""
