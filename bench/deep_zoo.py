@@ -258,7 +258,9 @@ def status(out, plan, archive=None):
         warning = health(state["history"], config.get("classes"))
         if warning:
             warnings.append((entry["name"], warning))
-        model = _flag(entry["flags"], "model", "") + _flag(entry["flags"], "depth", "")
+        # The net's cost: both units of a depth have the same convolutions and FLOPs, so a
+        # pending ResNet164 takes its ETA from a timed ResNet164V2.
+        model = _flag(entry["flags"], "model", "").removesuffix("V2") + _flag(entry["flags"], "depth", "")
         if state["epoch_time_s"]:  # the latest timed run of the net: the machine's load now
             rates[model] = state["epoch_time_s"]
         remaining = state["remaining_s"]

@@ -124,6 +124,8 @@ def test_an_archive_that_is_a_file_is_refused_before_any_training(tmp_path, caps
 
 def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     plan = [{"name": n, "flags": ["--model=ResNet20V2", "--epochs=4"]} for n in ("a", "b", "c")]
+    plan.append({"name": "d", "flags": ["--model=ResNet20", "--epochs=2"]})  # the other unit, same FLOPs
+    plan.append({"name": "e", "flags": ["--model=ResNet20", "--depth=56", "--epochs=2"]})  # never timed
     (tmp_path / "a").mkdir()
     history = [{"epoch": e, "accuracy": 0.5, "test_accuracy": 0.6 + e / 100, "epoch_time_s": 100.0 + e}
                for e in (1, 2, 3, 4)]
@@ -133,12 +135,15 @@ def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     slower = [dict(history[0], epoch_time_s=300.0)]  # the machine got busier since run a
     (tmp_path / "b" / "backup" / "state.json").write_text(json.dumps({"epoch": 1, "history": slower}))
     deep_zoo.status(str(tmp_path), plan)
-    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:5]}
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[2:7]}
     assert lines["a"][1:4] == ["done", "4/4", "0.6421"] and lines["a"][-2] == "103"  # the median epoch
     assert lines["b"][1:4] == ["started", "1/4", "0.6100"]
     assert lines["b"][-1] == "0h15m"  # 3 epochs left at 300 s each
     # 4 epochs of the same net at the latest run's speed (b's 300 s, not a's 103 s).
     assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h20m"
+    assert lines["d"][1:3] == ["pending", "0/2"] and lines["d"][-1] == "0h10m"  # the original unit: b's speed
+    assert lines["e"][-1] == "?" and "campaign ETA: 0h45m + runs not timed yet" in out  # 15 + 20 + 10 min
 
 
 def test_status_warns_of_a_run_that_learns_nothing_or_diverges(tmp_path, capsys):
