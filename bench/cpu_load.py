@@ -1,4 +1,4 @@
-"""How much of the machine's CPU other processes used while a benchmark ran (Linux).
+"""How much of the machine's CPU other processes, and the hypervisor, took while a benchmark ran (Linux).
 
 The load average cannot say it: it is a one-minute moving average, so a machine
 whose other work was just paused (`kill -STOP`) still reads busy for minutes, and a
@@ -8,7 +8,12 @@ children's and that of its descendants still alive at the end (compile workers):
 
     load = OtherLoad()
     ...  # the benchmark
-    load.share()  # e.g. 0.004: other processes used 0.4% of all cores' time
+    load.share()        # e.g. 0.004: other processes used 0.4% of all cores' time
+    load.steal_share()  # e.g. 0.15: the hypervisor gave 15% of this VM's cores' time to other guests
+
+Steal time (`/proc/stat`'s 8th field) is time a virtual CPU was ready to run and the
+host ran something else: on a shared VM it slows every contender of a benchmark,
+unevenly, and no process of this machine causes it, so it is not counted as load.
 """
 
 import os
@@ -17,16 +22,29 @@ import time
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def machine_busy_seconds(stat_path="/proc/stat"):
-    """CPU seconds every core spent outside idle and iowait since boot, or None off Linux."""
+def _cpu_fields(stat_path):
     try:
         with open(stat_path, encoding="ascii") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
+            return [int(v) for v in f.readline().split()[1:]]
     except OSError:
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    # guest time is already inside user time in /proc/stat: count the first 8 fields only.
-    return (sum(fields[:8]) - idle) / _TICK
+
+
+def machine_busy_seconds(stat_path="/proc/stat"):
+    """CPU seconds every core ran something since boot (not idle, iowait or steal), or None off Linux."""
+    fields = _cpu_fields(stat_path)
+    if fields is None:
+        return None
+    # user nice system idle iowait irq softirq steal; guest time is already inside user time.
+    return (sum(fields[:3]) + sum(fields[5:7])) / _TICK
+
+
+def machine_steal_seconds(stat_path="/proc/stat"):
+    """CPU seconds the hypervisor took from this VM's cores since boot (0 on bare metal), or None off Linux."""
+    fields = _cpu_fields(stat_path)
+    if fields is None:
+        return None
+    return (fields[7] if len(fields) > 7 else 0) / _TICK
 
 
 def _descendants_seconds(pid, proc="/proc"):
@@ -66,6 +84,7 @@ class OtherLoad:
     def __init__(self):
         self.started = time.monotonic()
         self.machine = machine_busy_seconds()
+        self.steal = machine_steal_seconds()
         self.own = _own_seconds()
 
     def share(self):
@@ -76,3 +95,11 @@ class OtherLoad:
         elapsed = (time.monotonic() - self.started) * (os.cpu_count() or 1)
         others = (machine - self.machine) - (_own_seconds() - self.own)
         return max(0.0, others / elapsed) if elapsed > 0 else 0.0
+
+    def steal_share(self):
+        """The hypervisor's steal time since then, as a fraction of all cores' time, or None."""
+        steal = machine_steal_seconds()
+        if steal is None or self.steal is None:
+            return None
+        elapsed = (time.monotonic() - self.started) * (os.cpu_count() or 1)
+        return max(0.0, (steal - self.steal) / elapsed) if elapsed > 0 else 0.0

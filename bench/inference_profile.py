@@ -10,10 +10,12 @@ of the compiled `predict_on_batch` graph after the graph optimizer's rewrites, r
 from its XPlane file) and `torch.profiler` (self CPU time per aten op). Contenders,
 per model, all in this process:
 
-* `ours`: a builder's model as a user gets it;
-* `ours_fused_everywhere`: the same net and weights, whose BatchNorm layers run TF's
-  fused kernel at inference after additions too (the builders' choice before
-  `keras_resnetv2.models.batchnorm` took Keras' formula there);
+* `ours`: a builder's model as a user gets it (with oneDNN, each BatchNorm after an
+  addition is a 1x1 depthwise convolution and a bias, fused with its ReLU);
+* `ours_keras_formula`: the same net and weights, whose BatchNorm layers compute Keras'
+  formula in element-wise ops after additions (the builders' previous choice);
+* `ours_fused_everywhere`: the same, with TF's fused kernel at inference after
+  additions too (the builders' choice before that);
 * `torch`: the reference net of `bench/torch_resnet.py`, eval mode under
   `torch.inference_mode`.
 
@@ -27,9 +29,10 @@ timed steps' wall time times the CPU count: the share of the step the cores work
 contender gives the ms per step of each op type.
 
 Also the layer alone (`--layer_shapes`): BatchNorm + ReLU at inference on one
-batch of each shape, as TF's fused kernel (`FusedBatchNormV3`, rewritten to oneDNN)
-and as Keras' formula (`x * inv + (beta - mean * inv)`, then ReLU), each op 20
-times in one traced function.
+batch of each shape, as TF's fused kernel (`FusedBatchNormV3`, rewritten to oneDNN),
+as Keras' formula (`x * inv + (beta - mean * inv)`, then ReLU) and as that formula in
+a 1x1 depthwise convolution and a bias (then ReLU: one fused oneDNN op), each 20
+times in one traced function, the three interleaved.
 """
 
 import argparse
@@ -44,8 +47,12 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-CONTENDERS = ("ours", "ours_fused_everywhere", "torch")
+from cpu_load import OtherLoad  # noqa: E402
+
+CONTENDERS = ("ours", "ours_keras_formula", "ours_fused_everywhere", "torch")
+REFERENCES = ("torch", "ours_keras_formula", "ours_fused_everywhere")  # the ratio columns
 MODELS = ("ResNet20V2", "ResNet164V2")
 LAYER_SHAPES = ("128x32x32x16", "128x32x32x64", "128x16x16x128", "128x8x8x256")
 TRAIN_STEPS, WARMUP = 3, 2
@@ -99,7 +106,7 @@ def _profile_torch(step, steps):
 
 
 def _ours_steps(model_name, batch_size):
-    """`predict_on_batch` of ours and of ours with the fused kernel everywhere (the same weights)."""
+    """`predict_on_batch` of ours and of ours with the former inference choices (the same weights)."""
     import numpy as np
 
     import keras_resnetv2  # before Keras: oneDNN on, as in a user's process
@@ -114,8 +121,20 @@ def _ours_steps(model_name, batch_size):
     y = rng.integers(0, 10, batch_size)
     for _ in range(TRAIN_STEPS):
         model.train_on_batch(x, y)
-    former = batchnorm._with_batch_norm_class(model, fused_everywhere_class())  # weights copied
-    return {"ours": lambda: model.predict_on_batch(x), "ours_fused_everywhere": lambda: former.predict_on_batch(x)}
+    formula = batchnorm._with_batch_norm_class(model, keras_formula_class())  # weights copied
+    fused = batchnorm._with_batch_norm_class(model, fused_everywhere_class())
+    return {"ours": lambda: model.predict_on_batch(x), "ours_keras_formula": lambda: formula.predict_on_batch(x),
+            "ours_fused_everywhere": lambda: fused.predict_on_batch(x)}
+
+
+def keras_formula_class():
+    """Our layer with Keras' element-wise formula after additions (the previous choice)."""
+    from keras_resnetv2.models import batchnorm
+
+    class KerasFormula(batchnorm.BatchNormalization):
+        _depthwise_inference = batchnorm.BatchNormalization._formula_inference
+
+    return KerasFormula
 
 
 def fused_everywhere_class():
@@ -132,7 +151,6 @@ def fused_everywhere_class():
 def _torch_step(model_name, batch_size):
     import torch
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_resnet
 
     torch.set_num_threads(os.cpu_count())
@@ -174,43 +192,45 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
+# The layer alone: our layer with each inference form after a non-convolution op (see CONTENDERS).
+LAYER_FORMS = ("fused_kernel", "keras_formula", "depthwise")
+
+
 def layer_times(shapes, repeats=20, runs=10):
-    """ms per BatchNorm + ReLU at inference: TF's fused kernel vs Keras' formula, per shape."""
+    """ms per BatchNorm + ReLU at inference after an element-wise op, in each of `LAYER_FORMS`, per shape."""
     import numpy as np
 
     import keras_resnetv2  # noqa: F401  (oneDNN on)
     import tensorflow as tf
+    from keras_resnetv2.models import batchnorm
 
+    classes = dict(zip(LAYER_FORMS, (fused_everywhere_class(), keras_formula_class(), batchnorm.BatchNormalization)))
     out = {}
     for text in shapes:
         shape = tuple(int(n) for n in text.split("x"))
         rng = np.random.default_rng(0)
         x = tf.constant(rng.normal(size=shape).astype("float32"))
-        channels = shape[-1]
-        gamma, beta, mean, variance = (tf.Variable(rng.uniform(0.9, 1.1, channels).astype("float32"))
-                                       for _ in range(4))
+        weights = [rng.uniform(0.9, 1.1, shape[-1]).astype("float32") for _ in range(4)]
+        chains = {}
+        for name, cls in classes.items():
+            layer = cls(epsilon=1e-3)
+            layer.build(shape)
+            layer.set_weights(weights)
 
-        def fused(t):
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(t, gamma, beta, mean, variance, epsilon=1e-3,
-                                                       is_training=False)
-            return tf.nn.relu(y)
-
-        def formula(t):
-            inv = gamma * tf.math.rsqrt(variance + 1e-3)
-            return tf.nn.relu(t * inv + (beta - mean * inv))
-
-        row = {}
-        for name, op in (("fused_kernel", fused), ("keras_formula", formula)):
             @tf.function
-            def chain(t, op=op):
-                for _ in range(repeats):
-                    t = op(t) - 1.0  # keeps the values in range; the subtraction is in both
+            def chain(t, layer=layer):
+                for _ in range(repeats):  # the subtraction keeps the values in range, and is in every form
+                    t = tf.nn.relu(layer(t, training=False)) - 1.0
                 return tf.reduce_sum(t)
 
             for _ in range(3):
                 chain(x).numpy()
-            row[name] = statistics.median(_timed(lambda: chain(x).numpy(), runs)) * 1e3 / repeats
-        out[text] = row
+            chains[name] = chain
+        seconds = {name: [] for name in chains}
+        for run in range(runs):  # interleaved, in reverse order every other run
+            for name in LAYER_FORMS if run % 2 == 0 else LAYER_FORMS[::-1]:
+                seconds[name] += _timed(lambda: chains[name](x).numpy(), 1)
+        out[text] = {name: statistics.median(values) * 1e3 / repeats for name, values in seconds.items()}
     return out
 
 
@@ -224,31 +244,36 @@ def _ratio(rounds, reference):
     return statistics.median(a / b for a, b in zip(rounds, reference))
 
 
-def report(results, layers, args):
+def report(results, layers, args, shares=None):
+    """The Markdown tables; `shares`: the CPU time other processes and the hypervisor (steal) took."""
     lines = [f"Inference (`predict_on_batch`; torch: eval forward), batch {args.batch_size}, 32x32x3: "
              f"img/s, median (min-max) over {args.rounds} interleaved round(s) of {args.steps} steps; ratios, "
              f"the median of the per-round ratios; ms per step of each op type (calls per step) from one "
              f"profiled run of {args.steps} steps.", ""]
+    if shares and None not in shares.values():
+        lines += [f"During the run other processes used {shares['other_processes']:.1%} of the CPUs' time and the "
+                  f"hypervisor took {shares['steal']:.1%} (steal).", ""]
     for model_name, by_contender in results.items():
+        references = [name for name in REFERENCES if name in by_contender]
         lines += [f"## {model_name}", "",
-                  "| contender | img/s | / torch | / ours_fused_everywhere | CPUs busy | top ops: ms per step (calls) |",
-                  "|---|---|---|---|---|---|"]
+                  f"| contender | img/s | {' | '.join('/ ' + name for name in references)} | CPUs busy | "
+                  "top ops: ms per step (calls) |", "|---" * (4 + len(references)) + "|"]
         for contender, result in by_contender.items():
             img_s = result["img_s"]
             cells = [f"{statistics.median(img_s):,.1f} ({min(img_s):,.0f}-{max(img_s):,.0f})"]
-            for reference in ("torch", "ours_fused_everywhere"):
-                other = by_contender.get(reference)
-                cells.append(f"{_ratio(img_s, other['img_s']):.2f}" if other else "-")
+            cells += [f"{_ratio(img_s, by_contender[name]['img_s']):.2f}" for name in references]
             cells.append(f"{result['cpu_busy']:.0%}" if "cpu_busy" in result else "-")
             top = "; ".join(_top(result["ms_per_step"], result["calls_per_step"], 6))
             lines.append(f"| {contender} | {' | '.join(cells)} | {top} |")
         lines.append("")
     if layers:
-        lines += ["## BatchNorm + ReLU at inference, one layer (ms per call)", "",
-                  "| shape (NHWC) | TF fused kernel | Keras' formula | fused / formula |", "|---|---|---|---|"]
+        lines += ["## BatchNorm + ReLU at inference after an element-wise op, one layer (ms per call)", "",
+                  "| shape (NHWC) | TF fused kernel | Keras' formula | 1x1 depthwise + bias (ours) | "
+                  "formula / depthwise | fused kernel / depthwise |", "|---|---|---|---|---|---|"]
         for shape, row in layers.items():
             lines.append(f"| {shape} | {row['fused_kernel']:.2f} | {row['keras_formula']:.2f} | "
-                         f"{row['fused_kernel'] / row['keras_formula']:.2f} |")
+                         f"{row['depthwise']:.2f} | {row['keras_formula'] / row['depthwise']:.2f} | "
+                         f"{row['fused_kernel'] / row['depthwise']:.2f} |")
     return "\n".join(lines)
 
 
@@ -265,14 +290,16 @@ def main(argv=None):
     for name in ("batch_size", "steps", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1; received {getattr(args, name)}")
+    load = OtherLoad()
     results = {m: measure(m, args.contenders, batch_size=args.batch_size, steps=args.steps, rounds=args.rounds)
                for m in args.models}
     layers = layer_times(args.layer_shapes) if args.layer_shapes else {}
-    print(report(results, layers, args))
+    shares = {"other_processes": load.share(), "steal": load.steal_share()}
+    print(report(results, layers, args, shares))
     if args.json:
         from keras_resnetv2.utils import files
 
-        files.atomic_write_text(args.json, json.dumps({"settings": vars(args), "command": sys.argv,
+        files.atomic_write_text(args.json, json.dumps({"settings": vars(args), "command": sys.argv, "cpu_shares": shares,
                                                        "models": results, "layer": layers}, indent=1))
 
 

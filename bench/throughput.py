@@ -526,6 +526,7 @@ def main(argv=None):
         result["sections"].append({"backend": "jax", "device": "gpu", "skipped": "no GPU on this machine"})
     result["machine"]["load_average_end"] = list(os.getloadavg())
     result["machine"]["other_processes_cpu_share"] = other_load.share()
+    result["machine"]["steal_cpu_share"] = other_load.steal_share()
     result["seconds"] = time.time() - started
     print(report(result))
     if args.json:

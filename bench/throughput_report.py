@@ -141,7 +141,13 @@ def report(result):
                          "the contention, not the frameworks.**\n")
         else:
             lines.append(f"Other processes used {others:.1%} of the CPUs during the run.\n")
-    elif info["load_average_start"][0] > info["cores"] / 2:  # a run from before that measure
+    steal = info.get("steal_cpu_share")
+    if steal is not None and steal > BUSY_SHARE:  # a shared VM's host ran other guests (bench/cpu_load.py)
+        lines.append(f"**The hypervisor took {steal:.0%} of the CPUs' time (steal) during this run: these numbers "
+                     "measure a shared host, not the frameworks.**\n")
+    elif steal is not None:
+        lines.append(f"The hypervisor took {steal:.1%} of the CPUs' time (steal) during the run.\n")
+    if others is None and info["load_average_start"][0] > info["cores"] / 2:  # a run from before that measure
         lines.append(f"**The machine was busy when this run started (load average {info['load_average_start'][0]:.1f} "
                      f"on {info['cores']} CPUs): these numbers measure the contention, not the frameworks.**\n")
     tensorflow = next((s for s in result["sections"] if s.get("backend") == "tensorflow" and "models" in s), None)

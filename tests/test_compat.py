@@ -5,6 +5,9 @@ and what to do, so that an upgrade past setup.py's upper bounds is diagnosed at 
 rather than deep inside a training or a search.
 """
 
+import subprocess
+import sys
+
 import keras
 import keras_tuner
 import pytest
@@ -109,3 +112,12 @@ def test_tensorflow_profiler_files_parse_into_ops_by_thread(tmp_path):
              for event in line.events}
     assert any("MatMul" in name for name in names), _missing(
         "tensorflow", "tsl.profiler.protobuf.xplane_pb2 (ops on tf_Compute threads)", "tensorflow.py")
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_tensorflow_reports_whether_onednn_runs_the_cpu_ops(setting, subprocess_env):
+    env = dict(subprocess_env, TF_ENABLE_ONEDNN_OPTS=setting)
+    code = "from keras_resnetv2._compat.tensorflow import onednn_enabled; print(onednn_enabled())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == str(setting == "1"), _missing(
+        "tensorflow", "python.util._pywrap_util_port.IsMklEnabled", "tensorflow.py")

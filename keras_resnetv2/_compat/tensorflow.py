@@ -12,6 +12,11 @@ Tested against TensorFlow 2.20 and 2.21 (setup.py's upper bound).
   `tf.profiler.experimental` writes (`*.xplane.pb`). TensorFlow has no public reader
   for them; `read_xspace` parses one for `bench/inference_profile.py`, which reads
   its planes, lines (threads), events and event metadata (op names).
+* `tensorflow.python.util._pywrap_util_port.IsMklEnabled`: whether this process
+  runs TensorFlow's CPU ops through oneDNN (`TF_ENABLE_ONEDNN_OPTS`, or the
+  default for the CPU, read when TensorFlow was imported). No public API says it;
+  `onednn_enabled` reads it for `keras_resnetv2.models.batchnorm`, whose
+  inference form depends on what the oneDNN graph rewrites fuse.
 """
 
 import keras
@@ -52,3 +57,10 @@ def read_xspace(path):
     with open(path, "rb") as f:
         space.ParseFromString(f.read())
     return space
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its CPU ops through oneDNN in this process."""
+    from tensorflow.python.util import _pywrap_util_port  # optional dependency: TensorFlow (the [tf] extra)
+
+    return bool(_pywrap_util_port.IsMklEnabled())

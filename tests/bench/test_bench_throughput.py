@@ -221,5 +221,10 @@ def test_the_report_flags_a_run_that_other_processes_shared():
     assert "Other processes used 0.4% of the CPUs during the run." in throughput_report.report(result)
     result["machine"]["other_processes_cpu_share"] = 0.3
     assert "**Other processes used 30% of the CPUs during this run" in throughput_report.report(result)
+    result["machine"]["steal_cpu_share"] = 0.02
+    assert "The hypervisor took 2.0% of the CPUs' time (steal) during the run.\n" in throughput_report.report(result)
+    result["machine"]["steal_cpu_share"] = 0.2
+    assert ("**The hypervisor took 20% of the CPUs' time (steal) during this run: these numbers measure a shared "
+            "host, not the frameworks.**") in throughput_report.report(result)
     del result["machine"]["other_processes_cpu_share"]  # a run from before the measure: the load average
     assert "**The machine was busy when this run started (load average 2.1" in throughput_report.report(result)

@@ -14,13 +14,17 @@ import cpu_load  # noqa: E402
 TICK = cpu_load._TICK
 
 
-def test_busy_seconds_leave_out_idle_and_iowait_and_count_guest_once(tmp_path):
+def test_busy_seconds_leave_out_idle_iowait_and_steal_and_count_guest_once(tmp_path):
     stat = tmp_path / "stat"
     # user nice system idle iowait irq softirq steal guest guest_nice
-    stat.write_text(f"cpu  {100 * TICK} {10 * TICK} {20 * TICK} {500 * TICK} {50 * TICK} {TICK} {TICK} 0 "
+    stat.write_text(f"cpu  {100 * TICK} {10 * TICK} {20 * TICK} {500 * TICK} {50 * TICK} {TICK} {TICK} {40 * TICK} "
                     f"{30 * TICK} 0\ncpu0 1 2 3 4\n")
     assert cpu_load.machine_busy_seconds(str(stat)) == pytest.approx(132.0)
+    assert cpu_load.machine_steal_seconds(str(stat)) == pytest.approx(40.0)
     assert cpu_load.machine_busy_seconds(str(tmp_path / "missing")) is None
+    assert cpu_load.machine_steal_seconds(str(tmp_path / "missing")) is None
+    stat.write_text("cpu  1 2 3 4 5 6 7\n")  # an old kernel: no steal field
+    assert cpu_load.machine_steal_seconds(str(stat)) == 0.0
 
 
 def _proc(root, pid, ppid, ticks, name="py (x) y"):
@@ -42,16 +46,20 @@ def test_descendants_are_the_whole_subtree_and_nothing_else(tmp_path):
 def test_share_is_other_processes_time_over_all_cores_time(monkeypatch):
     clock, machine, own = [100.0], [1000.0], [50.0]
     monkeypatch.setattr(cpu_load.time, "monotonic", lambda: clock[0])
+    steal = [7.0]
     monkeypatch.setattr(cpu_load, "machine_busy_seconds", lambda: machine[0])
+    monkeypatch.setattr(cpu_load, "machine_steal_seconds", lambda: steal[0])
     monkeypatch.setattr(cpu_load, "_own_seconds", lambda: own[0])
     monkeypatch.setattr(cpu_load.os, "cpu_count", lambda: 2)
     load = cpu_load.OtherLoad()
     clock[0] += 10.0  # 20 core-seconds
     machine[0] += 18.0
     own[0] += 15.0  # ours: 15; others: 3
-    assert load.share() == pytest.approx(3 / 20)
+    steal[0] += 2.0  # and 2 that the host took
+    assert load.share() == pytest.approx(3 / 20) and load.steal_share() == pytest.approx(2 / 20)
     monkeypatch.setattr(cpu_load, "machine_busy_seconds", lambda: None)
-    assert load.share() is None
+    monkeypatch.setattr(cpu_load, "machine_steal_seconds", lambda: None)
+    assert load.share() is None and load.steal_share() is None
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux /proc only")

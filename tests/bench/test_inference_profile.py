@@ -26,20 +26,29 @@ def test_op_times_come_from_a_real_profile(tmp_path):
     assert "Process" not in ms  # the whole step is not an op
 
 
-def test_the_former_choice_runs_the_kernel_after_an_addition_too():
-    profile = load("inference_profile")
-    from keras_resnetv2.models import batchnorm
-
-    layer = profile.fused_everywhere_class()(name="bn")
+def _op_types_after_an_addition(layer):
     layer.build((None, 4, 4, 3))
     graph = tf.function(lambda t: layer(t + 1.0, training=False)).get_concrete_function(
         tf.TensorSpec((2, 4, 4, 3))).graph
-    assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
-    ours = batchnorm.BatchNormalization(name="bn")
-    ours.build((None, 4, 4, 3))
-    graph = tf.function(lambda t: ours(t + 1.0, training=False)).get_concrete_function(
-        tf.TensorSpec((2, 4, 4, 3))).graph
-    assert "FusedBatchNormV3" not in {op.type for op in graph.get_operations()}
+    return {op.type for op in graph.get_operations()}
+
+
+def test_the_former_choices_run_their_own_form_after_an_addition():
+    profile = load("inference_profile")
+    from keras_resnetv2.models import batchnorm
+
+    fused = _op_types_after_an_addition(profile.fused_everywhere_class()(name="bn"))
+    formula = _op_types_after_an_addition(profile.keras_formula_class()(name="bn"))
+    ours = _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
+    assert "FusedBatchNormV3" in fused and "DepthwiseConv2dNative" not in fused
+    assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & formula and "Mul" in formula
+    assert "DepthwiseConv2dNative" in ours and "FusedBatchNormV3" not in ours  # oneDNN is on in tests
+
+
+def test_the_layer_alone_is_timed_in_each_form():
+    profile = load("inference_profile")
+    times = profile.layer_times(["2x4x4x3"], repeats=2, runs=2)
+    assert set(times["2x4x4x3"]) == set(profile.LAYER_FORMS) and all(v > 0 for v in times["2x4x4x3"].values())
 
 
 def test_report_gives_per_round_ratios_and_the_layer_table():
@@ -53,11 +62,15 @@ def test_report_gives_per_round_ratios_and_the_layer_table():
     results = {"ResNet20V2": {"ours": result([900, 1200, 1000], "Conv"),
                               "ours_fused_everywhere": result([800, 1000, 1100], "Conv"),
                               "torch": result([1000, 1000, 2000], "aten::conv")}}
-    text = profile.report(results, {"128x8x8x256": {"fused_kernel": 2.0, "keras_formula": 1.0}}, args)
+    layer = {"128x8x8x256": {"fused_kernel": 2.0, "keras_formula": 1.0, "depthwise": 0.5}}
+    text = profile.report(results, layer, args, {"other_processes": 0.004, "steal": 0.153})
+    assert "other processes used 0.4% of the CPUs' time and the hypervisor took 15.3% (steal)." in text
+    # Only the references present get a column: no ours_keras_formula here.
+    assert "| contender | img/s | / torch | / ours_fused_everywhere | CPUs busy |" in text
     # Ratios are medians of per-round ratios (0.9, 1.2, 0.5 and 1.125, 1.2, 0.909), not of medians.
     assert "| ours | 1,000.0 (900-1,200) | 0.90 | 1.12 | 90% | Conv 10.0 (4); small 1.0 (1) |" in text
     assert "| torch | 1,000.0 (1,000-2,000) | 1.00 | 1.25 |" in text  # 1.25, 1.0, 1.82
-    assert "| 128x8x8x256 | 2.00 | 1.00 | 2.00 |" in text
+    assert "| 128x8x8x256 | 2.00 | 1.00 | 0.50 | 2.00 | 4.00 |" in text
 
 
 def test_bad_counts_are_refused_by_name(capsys):

@@ -56,7 +56,12 @@ def test_training_outputs_gradients_and_moving_statistics_match_keras():
     np.testing.assert_allclose(stats_fused[1], 0.9 * start_variance + 0.1 * batch.var(axis=0), rtol=1e-5)
 
 
-def test_inference_folds_after_a_convolution_else_keras_formula_and_both_compute_keras_function():
+def _op_types(fn, *args):
+    return {op.type for op in tf.function(fn).get_concrete_function(*args).graph.get_operations()}
+
+
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no_onednn"])
+def test_inference_folds_after_a_convolution_else_scales_and_shifts_and_computes_keras_function(onednn):
     keras_bn, fused_bn = _pair(channels=3)
     rng = np.random.default_rng(2)
     for layer in (keras_bn, fused_bn):  # statistics away from their start, the same in both
@@ -71,25 +76,56 @@ def test_inference_folds_after_a_convolution_else_keras_formula_and_both_compute
     def after_add(layer, training=False):
         return layer(tf.constant(x) + 1.0, training=training)
 
-    kernels = []
-    real = tf.compat.v1.nn.fused_batch_norm
-    with mock.patch.object(tf.compat.v1.nn, "fused_batch_norm",
-                           lambda *a, **k: kernels.append(k["is_training"]) or real(*a, **k)):
+    with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: onednn):
         for producer in (after_conv, after_add):
             expected = producer(keras_bn)
-            kernels.clear()
+            ops = _op_types(producer, fused_bn)
+            # The kernel where the remapper folds it into the convolution. After an addition, with
+            # oneDNN, a 1x1 depthwise convolution and a bias (fused with a ReLU into one pass);
+            # without it, Keras' element-wise formula (there the depthwise form is 2-3x slower).
+            if producer is after_conv:
+                assert "FusedBatchNormV3" in ops and "DepthwiseConv2dNative" not in ops
+            else:
+                assert "FusedBatchNormV3" not in ops
+                assert ("DepthwiseConv2dNative" in ops) is onednn and ("BiasAdd" in ops) is onednn
             traced = tf.function(producer)(fused_bn)
             fused_bn.trainable = False  # a frozen layer normalizes with its moving statistics, as Keras'
             frozen = tf.function(producer)(fused_bn, training=True)
             fused_bn.trainable = True
-            # The kernel where the remapper folds it into the convolution; Keras' formula after an addition.
-            assert kernels == ([False, False] if producer is after_conv else []), producer.__name__
             np.testing.assert_allclose(traced, expected, rtol=1e-6, atol=1e-6)
             np.testing.assert_allclose(frozen, expected, rtol=1e-6, atol=1e-6)
-        kernels.clear()
         eager = fused_bn(x, training=False)  # no graph: no producer op to fold into
-        assert kernels == []
     np.testing.assert_allclose(eager, keras_bn(x, training=False), rtol=1e-6, atol=1e-6)
+
+
+def test_the_depthwise_form_fuses_with_its_relu_into_one_onednn_op(tmp_path):
+    """What the depthwise form is for: the graph optimizer's rewrite, seen in the optimized graph."""
+    from keras_resnetv2._compat.tensorflow import onednn_enabled
+
+    assert onednn_enabled()  # keras_resnetv2, imported before TensorFlow, turned oneDNN on
+    _, fused_bn = _pair(channels=3)
+    step = tf.function(lambda t: tf.nn.relu(fused_bn(t + 1.0, training=False)))
+    x = tf.constant(np.ones((2, 4, 4, 3), "float32"))
+    step(x)
+    ran = _executed_op_types(step, x, tmp_path)
+    # e.g. `_MklNativeFusedDepthwiseConv2dNative` (TF 2.21): the conv, its bias and the ReLU in one op
+    fused = [op for op in ran if "FusedDepthwiseConv2dNative" in op]
+    assert len(fused) == 1 and not {"DepthwiseConv2dNative", "BiasAdd", "Relu"} & set(ran), ran
+
+
+def _executed_op_types(step, x, logdir):
+    """The types of the ops one run of `step` executed, after the graph optimizer's rewrites."""
+    from keras_resnetv2._compat.tensorflow import read_xspace
+
+    tf.profiler.experimental.start(str(logdir))
+    step(x).numpy()
+    tf.profiler.experimental.stop()
+    (path,) = logdir.glob("**/*.xplane.pb")
+    space = read_xspace(str(path))
+    names = [plane.event_metadata[event.metadata_id].name  # "name:Type" for an op, "A::B" otherwise
+             for plane in space.planes for line in plane.lines if line.name.startswith("tf_Compute")
+             for event in line.events]
+    return [name.partition(":")[2] for name in names if ":" in name and "::" not in name]
 
 
 def test_unfusable_inputs_take_keras_path():

@@ -83,7 +83,7 @@ def test_fit_train_on_batch_and_a_custom_loop_train_through_the_fused_kernel(fus
     fused_calls.clear()
     model.predict(x, verbose=0)
     # Inference: the kernel with the moving statistics after each convolution (the remapper folds
-    # it in: no BatchNorm op is left there), Keras' formula after the additions and the stem.
+    # it in: no BatchNorm op is left there), a scale-and-shift after the additions and the stem.
     after_conv = [layer for layer in _batch_norms(model) if _follows_a_bias_free_conv(model, layer)]
     assert len(after_conv) == 4 and fused_calls == [False] * 4  # the stem's conv and each unit's first
 
