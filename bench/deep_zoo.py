@@ -33,12 +33,12 @@ its final epoch's, never the best.
 
 The recipe (`RECIPE_FLAGS`) and why it departs from the paper's CIFAR recipe: see
 the model cards and REPRODUCTION.md. In short: the paper's 164 epochs of a 164-layer
-net would cost about 75 hours each on a 2-core AVX2 CPU (ResNet-164V2 trains at 36
-img/s there), so the schedule is a cosine decay over `EPOCHS` epochs (train.py's
+net would cost about 50 hours each on a 2-core AVX2 CPU (an epoch of ResNet-164V2
+took 1,030-1,300 s there), so the schedule is a cosine decay over `EPOCHS` epochs (train.py's
 `budget` recipe: Nesterov SGD, lr 0.1, linear warm-up), with Random Erasing and label
 smoothing as regularizers for the short schedule, and weight decay 5e-4, chosen from
 the ResNet-20V2 pilots in REPRODUCTION.md. The depth-56 runs (seed noise, stochastic
-depth) take the same recipe over `SHORT_EPOCHS` epochs, about 40 minutes each there.
+depth) take the same recipe over `SHORT_EPOCHS` epochs, 25-36 minutes each there.
 
 A quick check of the script itself (tiny nets, numbers meaningless; what the tests run):
 
