@@ -31,7 +31,7 @@ BatchNorm is, after a bias, or run eagerly) Keras' own formula,
 visible, as a 1x1 depthwise convolution by `inv` and a bias, the same multiply and
 add per element, which the remapper fuses with the following ReLU into one oneDNN op
 (one pass over the activations instead of three); otherwise in element-wise ops
-(without oneDNN the depthwise form is 1.5-3x slower; on a GPU, XLA fuses the
+(without oneDNN the depthwise form took 1.5-3.3x their time; on a GPU, XLA fuses the
 element-wise ops). On a 2-core AVX2 EPYC (`bench/results/inference_profile.md`) the
 depthwise form takes 0.5-0.9x the formula's time on one layer of the large maps
 (1.2x on 8x8x256 in one run of two), and whole nets
