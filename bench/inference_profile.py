@@ -32,7 +32,9 @@ Also the layer alone (`--layer_shapes`): BatchNorm + ReLU at inference on one
 batch of each shape, as TF's fused kernel (`FusedBatchNormV3`, rewritten to oneDNN),
 as Keras' formula (`x * inv + (beta - mean * inv)`, then ReLU) and as that formula in
 a 1x1 depthwise convolution and a bias (then ReLU: one fused oneDNN op), each 20
-times in one traced function, the three interleaved.
+times in one traced function, the three interleaved. Without oneDNN
+(`TF_ENABLE_ONEDNN_OPTS=0 python bench/inference_profile.py --models`), the same
+table for TensorFlow's own kernels, where the builders keep the element-wise formula.
 """
 
 import argparse
@@ -137,6 +139,16 @@ def keras_formula_class():
     return KerasFormula
 
 
+def depthwise_class():
+    """Our layer with the depthwise form after additions even where oneDNN is off (for the layer table)."""
+    from keras_resnetv2.models import batchnorm
+
+    class Depthwise(batchnorm.BatchNormalization):
+        _formula_inference = batchnorm.BatchNormalization._depthwise_inference
+
+    return Depthwise
+
+
 def fused_everywhere_class():
     """Our layer with TF's fused kernel at inference wherever it applies (the former choice)."""
     from keras_resnetv2.models import batchnorm
@@ -200,11 +212,10 @@ def layer_times(shapes, repeats=20, runs=10):
     """ms per BatchNorm + ReLU at inference after an element-wise op, in each of `LAYER_FORMS`, per shape."""
     import numpy as np
 
-    import keras_resnetv2  # noqa: F401  (oneDNN on)
+    import keras_resnetv2  # noqa: F401  (oneDNN on unless TF_ENABLE_ONEDNN_OPTS says otherwise)
     import tensorflow as tf
-    from keras_resnetv2.models import batchnorm
 
-    classes = dict(zip(LAYER_FORMS, (fused_everywhere_class(), keras_formula_class(), batchnorm.BatchNormalization)))
+    classes = dict(zip(LAYER_FORMS, (fused_everywhere_class(), keras_formula_class(), depthwise_class())))
     out = {}
     for text in shapes:
         shape = tuple(int(n) for n in text.split("x"))
@@ -268,7 +279,7 @@ def report(results, layers, args, shares=None):
         lines.append("")
     if layers:
         lines += ["## BatchNorm + ReLU at inference after an element-wise op, one layer (ms per call)", "",
-                  "| shape (NHWC) | TF fused kernel | Keras' formula | 1x1 depthwise + bias (ours) | "
+                  "| shape (NHWC) | TF fused kernel | Keras' formula | 1x1 depthwise + bias | "
                   "formula / depthwise | fused kernel / depthwise |", "|---|---|---|---|---|---|"]
         for shape, row in layers.items():
             lines.append(f"| {shape} | {row['fused_kernel']:.2f} | {row['keras_formula']:.2f} | "
@@ -279,7 +290,7 @@ def report(results, layers, args, shares=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS), help="none: the layer alone")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)

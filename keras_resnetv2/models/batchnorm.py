@@ -27,19 +27,20 @@ traced. After a bias-free convolution (a `Conv2D` op), the fused kernel: TensorF
 graph optimizer (the remapper, with oneDNN) then folds it and its ReLU into the
 convolution. Anywhere else (after an addition, as each pre-activation unit's first
 BatchNorm is, after a bias, or run eagerly) Keras' own formula,
-`x * inv + (beta - mean * inv)`: where TensorFlow runs through oneDNN and no GPU is
-visible, as a 1x1 depthwise convolution by `inv` and a bias, the same multiply and
-add per element, which the remapper fuses with the following ReLU into one oneDNN op
-(one pass over the activations instead of three); otherwise in element-wise ops
-(without oneDNN the depthwise form took 1.5-3.3x their time; on a GPU, XLA fuses the
-element-wise ops). On a 2-core AVX2 EPYC (`bench/results/inference_profile.md`) the
-depthwise form takes 0.5-0.9x the formula's time on one layer of the large maps
-(1.2x on 8x8x256 in one run of two), and whole nets
-predict 1.05-1.06x (ResNet-20V2) and 1.08-1.12x (ResNet-164V2) faster than with the
-element-wise formula, and 1.08-1.09x and 1.10-1.16x faster than with the unfolded
-fused kernel, in two runs. The outputs equal Keras' layer's to float32 round-off
-(1e-6), not bit for bit: a file reloaded with plain Keras predicts the same numbers
-to that precision.
+`x * inv + (beta - mean * inv)`. Where TensorFlow runs through oneDNN and no GPU is
+visible, it is computed as a 1x1 depthwise convolution by `inv` and a bias: the same
+multiply and add per element, which the remapper fuses with the following ReLU into
+one oneDNN op, one pass over the activations instead of three. Otherwise it is
+computed in element-wise ops: without oneDNN the depthwise form took 1.4-3.4x their
+time (`bench/results/inference_profile_no_onednn.md`), and on a GPU XLA fuses them.
+
+On a 2-core AVX2 EPYC (`bench/results/inference_profile.md`, two runs) the depthwise
+form took 0.5-0.9x the element-wise formula's time on one layer of the large maps
+(1.2x on 8x8x256 in one run), and whole nets predicted 1.05-1.06x (ResNet-20V2) and
+1.08-1.12x (ResNet-164V2) faster than with the formula, 1.08-1.09x and 1.10-1.16x
+faster than with the unfolded fused kernel. The outputs equal Keras' layer's to
+float32 round-off (1e-6), not bit for bit: a file reloaded with plain Keras predicts
+the same numbers to that precision.
 
 Numerically it matches Keras' layer to float32 round-off: the outputs use the
 biased batch variance, and so does the moving variance (the kernel returns the

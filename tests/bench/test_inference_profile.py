@@ -1,5 +1,7 @@
 """bench/inference_profile.py: the TF profile it reads, its former-choice contender and its table."""
 
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
@@ -43,6 +45,10 @@ def test_the_former_choices_run_their_own_form_after_an_addition():
     assert "FusedBatchNormV3" in fused and "DepthwiseConv2dNative" not in fused
     assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & formula and "Mul" in formula
     assert "DepthwiseConv2dNative" in ours and "FusedBatchNormV3" not in ours  # oneDNN is on in tests
+    with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: False):
+        assert "DepthwiseConv2dNative" not in _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
+        # the layer table's depthwise form stays one without oneDNN, for the comparison there
+        assert "DepthwiseConv2dNative" in _op_types_after_an_addition(profile.depthwise_class()(name="bn"))
 
 
 def test_the_layer_alone_is_timed_in_each_form():
