@@ -115,6 +115,7 @@ def test_quick_run_writes_tables_and_json(tmp_path, capsys):
     result = json.loads(path.read_text())
     assert result["machine"]["cores"] == os.cpu_count() and result["versions"]["keras"]
     assert 0.0 <= result["machine"]["other_processes_cpu_share"] <= 1.0
+    assert 0.0 <= result["machine"]["steal_cpu_share"] <= 1.0
     cpu = [s for s in result["sections"] if s["device"] == "cpu"]
     assert [s["backend"] for s in cpu] == ["tensorflow", "jax"]
     for section in cpu:
