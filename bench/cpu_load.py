@@ -20,6 +20,7 @@ import os
 import time
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+BUSY_SHARE = 0.10  # a share of the CPUs' time taken by others above which a benchmark's report flags its run
 
 
 def _cpu_fields(stat_path):

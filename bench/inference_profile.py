@@ -51,7 +51,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cpu_load import OtherLoad  # noqa: E402
+from cpu_load import BUSY_SHARE, OtherLoad  # noqa: E402
 
 CONTENDERS = ("ours", "ours_keras_formula", "ours_fused_everywhere", "torch")
 REFERENCES = ("torch", "ours_keras_formula", "ours_fused_everywhere")  # the ratio columns
@@ -71,19 +71,12 @@ def _timed(step, steps):
 
 def tf_op_times(xspace_path, steps):
     """ms per step and calls per step of each TF op type, from a profiler XPlane file."""
-    from keras_resnetv2._compat.tensorflow import read_xspace
+    from keras_resnetv2._compat.tensorflow import executed_ops
 
-    space = read_xspace(xspace_path)
     ms, calls = collections.Counter(), collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            if not line.name.startswith("tf_Compute"):  # the executor's threads: one event per op run
-                continue
-            for event in line.events:
-                op_type = plane.event_metadata[event.metadata_id].name.rpartition(":")[2]
-                ms[op_type] += event.duration_ps / 1e9 / steps
-                calls[op_type] += 1 / steps
-    ms.pop("Process", None)  # the whole step, not an op
+    for _, op_type, duration_ps in executed_ops(xspace_path):
+        ms[op_type] += duration_ps / 1e9 / steps
+        calls[op_type] += 1 / steps
     return dict(ms), dict(calls)
 
 
@@ -262,8 +255,10 @@ def report(results, layers, args, shares=None):
              f"the median of the per-round ratios; ms per step of each op type (calls per step) from one "
              f"profiled run of {args.steps} steps.", ""]
     if shares and None not in shares.values():
-        lines += [f"During the run other processes used {shares['other_processes']:.1%} of the CPUs' time and the "
-                  f"hypervisor took {shares['steal']:.1%} (steal).", ""]
+        flag = "**" if max(shares.values()) > BUSY_SHARE else ""
+        lines += [f"{flag}During the run other processes used {shares['other_processes']:.1%} of the CPUs' time and "
+                  f"the hypervisor took {shares['steal']:.1%} (steal){': these numbers measure the sharing' if flag else ''}."
+                  f"{flag}", ""]
     for model_name, by_contender in results.items():
         references = [name for name in REFERENCES if name in by_contender]
         lines += [f"## {model_name}", "",

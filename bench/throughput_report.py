@@ -2,9 +2,10 @@
 
 import statistics
 
+from cpu_load import BUSY_SHARE
+
 MODES = ("train", "infer")
 TRAIN_FLOPS_PER_FORWARD = 3  # forward, plus gradients w.r.t. activations and weights
-BUSY_SHARE = 0.10  # other processes' share of the CPUs above which a run is flagged
 LABELS = {"ours": "ours", "ours_stock_bn": "ours, Keras' BN", "ours_bf16": "ours, mixed_bfloat16",
           "keras": "keras.applications", "torch": "torch", "torch_compile": "torch.compile"}
 

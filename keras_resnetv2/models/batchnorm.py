@@ -27,16 +27,21 @@ traced. After a bias-free convolution (a `Conv2D` op), the fused kernel: TensorF
 graph optimizer (the remapper, with oneDNN) then folds it and its ReLU into the
 convolution. Anywhere else (after an addition, as each pre-activation unit's first
 BatchNorm is, after a bias, or run eagerly) Keras' own formula,
-`x * inv + (beta - mean * inv)`. Where TensorFlow runs through oneDNN and no GPU is
-visible, it is computed as a 1x1 depthwise convolution by `inv` and a bias: the same
-multiply and add per element, which the remapper fuses with the following ReLU into
-one oneDNN op, one pass over the activations instead of three. Otherwise it is
-computed in element-wise ops: without oneDNN the depthwise form took 1.4-3.4x their
-time (`bench/results/inference_profile_no_onednn.md`), and on a GPU XLA fuses them.
+`x * inv + (beta - mean * inv)`. In float32, where TensorFlow runs through oneDNN and
+every device is a CPU (`depthwise_form_fuses`), it is computed as a 1x1 depthwise
+convolution by `inv` and a bias: the same multiply and add per element, which the
+remapper fuses with the following ReLU into one oneDNN op, one pass over the
+activations instead of three. Otherwise it is computed in element-wise ops: without
+oneDNN the depthwise form took 1.4-3.4x their time
+(`bench/results/inference_profile_no_onednn.md`); on a GPU or TPU, XLA (Keras' default
+there) fuses them; under a mixed-precision policy a cast would stand between the bias
+and the ReLU. The choice is made when the graph is traced, on the machine tracing it:
+a model compiled with `jit_compile=True` on a CPU runs the depthwise form inside XLA,
+and a graph traced on a CPU-only host keeps it wherever it runs later.
 
 On a 2-core AVX2 EPYC (`bench/results/inference_profile.md`, two runs) the depthwise
-form took 0.5-0.9x the element-wise formula's time on one layer of the large maps
-(1.2x on 8x8x256 in one run), and whole nets predicted 1.05-1.06x (ResNet-20V2) and
+form took 0.5-1.0x the element-wise formula's time on one layer (0.8-1.2x on the
+smallest maps, 8x8x256), and whole nets predicted 1.05-1.06x (ResNet-20V2) and
 1.08-1.12x (ResNet-164V2) faster than with the formula, 1.08-1.09x and 1.10-1.16x
 faster than with the unfolded fused kernel. The outputs equal Keras' layer's to
 float32 round-off (1e-6), not bit for bit: a file reloaded with plain Keras predicts
@@ -94,7 +99,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         producer = getattr(inputs, "op", None)  # a graph tensor's op; eager tensors have none
         if producer is not None and producer.type in FOLDING_PRODUCERS:
             return self._fused_inference(tf, inputs, gamma, beta)
-        if onednn_enabled() and not tf.config.list_logical_devices("GPU"):
+        if self.compute_dtype == "float32" and depthwise_form_fuses(tf):
             return self._depthwise_inference(tf, inputs, gamma, beta)
         return self._formula_inference(tf, inputs, gamma, beta)
 
@@ -106,8 +111,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def _depthwise_inference(self, tf, inputs, gamma, beta):
         """Keras' formula, `x * inv + (beta - mean * inv)`, as a 1x1 depthwise convolution and a bias.
 
-        The same multiply and add per element (the same floats), in ops oneDNN's remapper fuses
-        with a following ReLU into one primitive: one pass over the activations, not three.
+        The same multiply and add per element (equal to float32 round-off), in ops oneDNN's
+        remapper fuses with a following ReLU into one primitive: one pass over the activations,
+        not three.
         """
         scale, shift = self._moving_scale_and_shift(tf, gamma, beta)
         scaled = tf.nn.depthwise_conv2d(tf.cast(inputs, "float32"), tf.reshape(scale, [1, 1, -1, 1]),
@@ -139,6 +145,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return outputs
+
+
+def depthwise_form_fuses(tf):
+    """Whether TensorFlow fuses the depthwise form with its ReLU here: oneDNN on, and every
+    device a CPU (a GPU or TPU would run it, under XLA in Keras' default, where the
+    element-wise formula fuses)."""
+    return onednn_enabled() and all(device.device_type == "CPU" for device in tf.config.list_logical_devices())
 
 
 def with_fused_batch_norm(model):

@@ -41,11 +41,14 @@ def test_the_former_choices_run_their_own_form_after_an_addition():
 
     fused = _op_types_after_an_addition(profile.fused_everywhere_class()(name="bn"))
     formula = _op_types_after_an_addition(profile.keras_formula_class()(name="bn"))
-    ours = _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
     assert "FusedBatchNormV3" in fused and "DepthwiseConv2dNative" not in fused
     assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & formula and "Mul" in formula
-    assert "DepthwiseConv2dNative" in ours and "FusedBatchNormV3" not in ours  # oneDNN is on in tests
-    with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: False):
+    with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: True):
+        ours = _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
+        assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & _op_types_after_an_addition(
+            profile.keras_formula_class()(name="bn"))  # the former choice even where ours is depthwise
+    assert "DepthwiseConv2dNative" in ours and "FusedBatchNormV3" not in ours
+    with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: False):
         assert "DepthwiseConv2dNative" not in _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
         # the layer table's depthwise form stays one without oneDNN, for the comparison there
         assert "DepthwiseConv2dNative" in _op_types_after_an_addition(profile.depthwise_class()(name="bn"))
@@ -70,7 +73,10 @@ def test_report_gives_per_round_ratios_and_the_layer_table():
                               "torch": result([1000, 1000, 2000], "aten::conv")}}
     layer = {"128x8x8x256": {"fused_kernel": 2.0, "keras_formula": 1.0, "depthwise": 0.5}}
     text = profile.report(results, layer, args, {"other_processes": 0.004, "steal": 0.153})
-    assert "other processes used 0.4% of the CPUs' time and the hypervisor took 15.3% (steal)." in text
+    assert ("**During the run other processes used 0.4% of the CPUs' time and the hypervisor took 15.3% (steal): "
+            "these numbers measure the sharing.**") in text
+    quiet = profile.report(results, layer, args, {"other_processes": 0.004, "steal": 0.032})
+    assert "\nDuring the run other processes used 0.4% of the CPUs' time and the hypervisor took 3.2% (steal).\n" in quiet
     # Only the references present get a column: no ours_keras_formula here.
     assert "| contender | img/s | / torch | / ours_fused_everywhere | CPUs busy |" in text
     # Ratios are medians of per-round ratios (0.9, 1.2, 0.5 and 1.125, 1.2, 0.909), not of medians.

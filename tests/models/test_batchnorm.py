@@ -9,6 +9,8 @@ import tensorflow as tf
 
 import keras_resnetv2
 from keras_resnetv2 import training
+from keras_resnetv2._compat.tensorflow import executed_ops
+from keras_resnetv2.models import batchnorm
 from keras_resnetv2.models.batchnorm import with_fused_batch_norm
 from keras_resnetv2.models.batchnorm import BatchNormalization as FusedBatchNormalization
 from conftest import TINY_SPEC_OPTIONS
@@ -60,8 +62,8 @@ def _op_types(fn, *args):
     return {op.type for op in tf.function(fn).get_concrete_function(*args).graph.get_operations()}
 
 
-@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no_onednn"])
-def test_inference_folds_after_a_convolution_else_scales_and_shifts_and_computes_keras_function(onednn):
+@pytest.mark.parametrize("fuses", [True, False], ids=["onednn_cpu", "elsewhere"])
+def test_inference_folds_after_a_convolution_else_scales_and_shifts_and_computes_keras_function(fuses):
     keras_bn, fused_bn = _pair(channels=3)
     rng = np.random.default_rng(2)
     for layer in (keras_bn, fused_bn):  # statistics away from their start, the same in both
@@ -76,18 +78,18 @@ def test_inference_folds_after_a_convolution_else_scales_and_shifts_and_computes
     def after_add(layer, training=False):
         return layer(tf.constant(x) + 1.0, training=training)
 
-    with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: onednn):
+    with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: fuses):
         for producer in (after_conv, after_add):
             expected = producer(keras_bn)
             ops = _op_types(producer, fused_bn)
             # The kernel where the remapper folds it into the convolution. After an addition, with
-            # oneDNN, a 1x1 depthwise convolution and a bias (fused with a ReLU into one pass);
-            # without it, Keras' element-wise formula (there the depthwise form is 2-3x slower).
+            # oneDNN on a CPU, a 1x1 depthwise convolution and a bias (fused with a ReLU into one
+            # pass); elsewhere Keras' element-wise formula.
             if producer is after_conv:
                 assert "FusedBatchNormV3" in ops and "DepthwiseConv2dNative" not in ops
             else:
                 assert "FusedBatchNormV3" not in ops
-                assert ("DepthwiseConv2dNative" in ops) is onednn and ("BiasAdd" in ops) is onednn
+                assert ("DepthwiseConv2dNative" in ops) is fuses and ("BiasAdd" in ops) is fuses
             traced = tf.function(producer)(fused_bn)
             fused_bn.trainable = False  # a frozen layer normalizes with its moving statistics, as Keras'
             frozen = tf.function(producer)(fused_bn, training=True)
@@ -98,11 +100,30 @@ def test_inference_folds_after_a_convolution_else_scales_and_shifts_and_computes
     np.testing.assert_allclose(eager, keras_bn(x, training=False), rtol=1e-6, atol=1e-6)
 
 
-def test_the_depthwise_form_fuses_with_its_relu_into_one_onednn_op(tmp_path):
-    """What the depthwise form is for: the graph optimizer's rewrite, seen in the optimized graph."""
-    from keras_resnetv2._compat.tensorflow import onednn_enabled
+def test_the_depthwise_form_is_for_onednn_on_cpus_in_float32():
+    with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: False):
+        assert not batchnorm.depthwise_form_fuses(tf)
+    with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: True):
+        with mock.patch.object(tf.config, "list_logical_devices", lambda *a: [_Device("CPU")]):
+            assert batchnorm.depthwise_form_fuses(tf)
+        for accelerator in ("GPU", "TPU"):
+            with mock.patch.object(tf.config, "list_logical_devices", lambda *a: [_Device("CPU"), _Device(accelerator)]):
+                assert not batchnorm.depthwise_form_fuses(tf), accelerator
+    layer = FusedBatchNormalization(dtype="mixed_bfloat16")  # a cast would split the bias from the ReLU
+    layer.build((None, 4, 4, 3))
+    with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: True):
+        ops = _op_types(lambda t: layer(t + 1.0, training=False), tf.TensorSpec((2, 4, 4, 3), "bfloat16"))
+    assert "DepthwiseConv2dNative" not in ops and "Mul" in ops
 
-    assert onednn_enabled()  # keras_resnetv2, imported before TensorFlow, turned oneDNN on
+
+class _Device:
+    def __init__(self, device_type):
+        self.device_type = device_type
+
+
+@pytest.mark.skipif(not batchnorm.depthwise_form_fuses(tf), reason="oneDNN on a CPU-only machine")
+def test_the_depthwise_form_fuses_with_its_relu_into_one_onednn_op(tmp_path):
+    """What the depthwise form is for: the graph optimizer's rewrite, in the ops that ran."""
     _, fused_bn = _pair(channels=3)
     step = tf.function(lambda t: tf.nn.relu(fused_bn(t + 1.0, training=False)))
     x = tf.constant(np.ones((2, 4, 4, 3), "float32"))
@@ -115,17 +136,11 @@ def test_the_depthwise_form_fuses_with_its_relu_into_one_onednn_op(tmp_path):
 
 def _executed_op_types(step, x, logdir):
     """The types of the ops one run of `step` executed, after the graph optimizer's rewrites."""
-    from keras_resnetv2._compat.tensorflow import read_xspace
-
     tf.profiler.experimental.start(str(logdir))
     step(x).numpy()
     tf.profiler.experimental.stop()
     (path,) = logdir.glob("**/*.xplane.pb")
-    space = read_xspace(str(path))
-    names = [plane.event_metadata[event.metadata_id].name  # "name:Type" for an op, "A::B" otherwise
-             for plane in space.planes for line in plane.lines if line.name.startswith("tf_Compute")
-             for event in line.events]
-    return [name.partition(":")[2] for name in names if ":" in name and "::" not in name]
+    return [op_type for _, op_type, _ in executed_ops(str(path))]
 
 
 def test_unfusable_inputs_take_keras_path():
