@@ -100,6 +100,27 @@ def test_inference_folds_after_a_convolution_else_scales_and_shifts_and_computes
     np.testing.assert_allclose(eager, keras_bn(x, training=False), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("fuses", [True, False], ids=["depthwise", "formula"])
+def test_inference_forms_give_keras_gradients(fuses):
+    """Fine-tuning calls a net with training=False under a GradientTape: input, gamma and beta
+    gradients through either inference form equal those through Keras' layer."""
+    keras_bn, fused_bn = _pair(channels=3)
+    x = tf.constant(np.random.default_rng(4).normal(size=(2, 4, 4, 3)).astype("float32"))
+    weights = tf.constant(np.random.default_rng(5).normal(size=(2, 4, 4, 3)).astype("float32"))
+
+    @tf.function
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.nn.relu(layer(x + 1.0, training=False)) * weights)
+        return tape.gradient(loss, [x, layer.gamma, layer.beta])
+
+    with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: fuses):
+        ours = gradients(fused_bn)
+    for got, expected in zip(ours, gradients(keras_bn)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_the_depthwise_form_is_for_onednn_on_cpus_in_float32():
     with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: False):
         assert not batchnorm.depthwise_form_fuses(tf)
