@@ -206,9 +206,10 @@ def test_onednn_breakdown_of_inference_runs_forward_only(tmp_path, subprocess_en
     )
     assert done.returncode == 0, done.stderr[-3000:]
     calls = json.loads(path.read_text())["results"]["strided"]["calls_per_step"]
-    # oneDNN runs TF's inference convolutions as forward_training (no backward follows); BN with the moving
-    # statistics is forward_inference.
-    assert calls["convolution forward_training"] == 19 and "batch_normalization forward_inference" in calls
+    # oneDNN runs TF's inference convolutions as forward_training (no backward follows): ResNet-20V2's 19, and
+    # the 9 BatchNorms after an addition as 1x1 depthwise ones (keras_resnetv2.models.batchnorm); BN with the
+    # moving statistics is forward_inference.
+    assert calls["convolution forward_training"] == 19 + 9 and "batch_normalization forward_inference" in calls
     assert not any("backward" in key or key.startswith("batch_normalization forward_training") for key in calls)
     assert "oneDNN time per inference (predict_on_batch / eval forward) step (ms)" in done.stdout
 
