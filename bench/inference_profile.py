@@ -55,6 +55,7 @@ from cpu_load import BUSY_SHARE, OtherLoad  # noqa: E402
 
 CONTENDERS = ("ours", "ours_keras_formula", "ours_fused_everywhere", "torch")
 REFERENCES = ("torch", "ours_keras_formula", "ours_fused_everywhere")  # the ratio columns
+LAYER_FORMS = ("fused_kernel", "keras_formula", "depthwise")  # the BatchNorm after an addition, in `form_class`
 MODELS = ("ResNet20V2", "ResNet164V2")
 LAYER_SHAPES = ("128x32x32x16", "128x32x32x64", "128x16x16x128", "128x8x8x256")
 TRAIN_STEPS, WARMUP = 3, 2
@@ -116,41 +117,23 @@ def _ours_steps(model_name, batch_size):
     y = rng.integers(0, 10, batch_size)
     for _ in range(TRAIN_STEPS):
         model.train_on_batch(x, y)
-    formula = batchnorm._with_batch_norm_class(model, keras_formula_class())  # weights copied
-    fused = batchnorm._with_batch_norm_class(model, fused_everywhere_class())
+    formula = batchnorm._with_batch_norm_class(model, form_class("keras_formula"))  # weights copied
+    fused = batchnorm._with_batch_norm_class(model, form_class("fused_kernel"))
     return {"ours": lambda: model.predict_on_batch(x), "ours_keras_formula": lambda: formula.predict_on_batch(x),
             "ours_fused_everywhere": lambda: fused.predict_on_batch(x)}
 
 
-def keras_formula_class():
-    """Our layer with Keras' element-wise formula after additions (the previous choice)."""
+def form_class(form):
+    """Our layer computing one of `LAYER_FORMS` after every op but a convolution, whatever
+    the machine: `fused_kernel` (TF's unfolded kernel, the choice before last),
+    `keras_formula` (element-wise ops, the previous choice) or `depthwise` (ours on
+    oneDNN CPUs, kept where oneDNN is off for the layer table)."""
     from keras_resnetv2.models import batchnorm
 
-    class KerasFormula(batchnorm.BatchNormalization):
-        _depthwise_inference = batchnorm.BatchNormalization._formula_inference
-
-    return KerasFormula
-
-
-def depthwise_class():
-    """Our layer with the depthwise form after additions even where oneDNN is off (for the layer table)."""
-    from keras_resnetv2.models import batchnorm
-
-    class Depthwise(batchnorm.BatchNormalization):
-        _formula_inference = batchnorm.BatchNormalization._depthwise_inference
-
-    return Depthwise
-
-
-def fused_everywhere_class():
-    """Our layer with TF's fused kernel at inference wherever it applies (the former choice)."""
-    from keras_resnetv2.models import batchnorm
-
-    class FusedEverywhere(batchnorm.BatchNormalization):
-        def _inference_step(self, tf, inputs, gamma, beta):
-            return self._fused_inference(tf, inputs, gamma, beta)
-
-    return FusedEverywhere
+    base = batchnorm.BatchNormalization
+    method = {"fused_kernel": base._fused_inference, "keras_formula": base._formula_inference,
+              "depthwise": base._depthwise_inference}[form]
+    return type(f"BatchNormalization_{form}", (base,), {"_formula_inference": method, "_depthwise_inference": method})
 
 
 def _torch_step(model_name, batch_size):
@@ -197,10 +180,6 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-# The layer alone: our layer with each inference form after a non-convolution op (see CONTENDERS).
-LAYER_FORMS = ("fused_kernel", "keras_formula", "depthwise")
-
-
 def layer_times(shapes, repeats=20, runs=10):
     """ms per BatchNorm + ReLU at inference after an element-wise op, in each of `LAYER_FORMS`, per shape."""
     import numpy as np
@@ -208,7 +187,7 @@ def layer_times(shapes, repeats=20, runs=10):
     import keras_resnetv2  # noqa: F401  (oneDNN on unless TF_ENABLE_ONEDNN_OPTS says otherwise)
     import tensorflow as tf
 
-    classes = dict(zip(LAYER_FORMS, (fused_everywhere_class(), keras_formula_class(), depthwise_class())))
+    classes = {form: form_class(form) for form in LAYER_FORMS}
     out = {}
     for text in shapes:
         shape = tuple(int(n) for n in text.split("x"))

@@ -39,19 +39,19 @@ def test_the_former_choices_run_their_own_form_after_an_addition():
     profile = load("inference_profile")
     from keras_resnetv2.models import batchnorm
 
-    fused = _op_types_after_an_addition(profile.fused_everywhere_class()(name="bn"))
-    formula = _op_types_after_an_addition(profile.keras_formula_class()(name="bn"))
+    fused = _op_types_after_an_addition(profile.form_class("fused_kernel")(name="bn"))
+    formula = _op_types_after_an_addition(profile.form_class("keras_formula")(name="bn"))
     assert "FusedBatchNormV3" in fused and "DepthwiseConv2dNative" not in fused
     assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & formula and "Mul" in formula
     with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: True):
         ours = _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
         assert not {"FusedBatchNormV3", "DepthwiseConv2dNative"} & _op_types_after_an_addition(
-            profile.keras_formula_class()(name="bn"))  # the former choice even where ours is depthwise
+            profile.form_class("keras_formula")(name="bn"))  # the former choice even where ours is depthwise
     assert "DepthwiseConv2dNative" in ours and "FusedBatchNormV3" not in ours
     with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: False):
         assert "DepthwiseConv2dNative" not in _op_types_after_an_addition(batchnorm.BatchNormalization(name="bn"))
         # the layer table's depthwise form stays one without oneDNN, for the comparison there
-        assert "DepthwiseConv2dNative" in _op_types_after_an_addition(profile.depthwise_class()(name="bn"))
+        assert "DepthwiseConv2dNative" in _op_types_after_an_addition(profile.form_class("depthwise")(name="bn"))
 
 
 def test_the_layer_alone_is_timed_in_each_form():
