@@ -29,7 +29,7 @@ import numpy as np
 
 from keras_resnetv2.catalog import DATASETS, DatasetInfo
 from keras_resnetv2.data import idx, image_folder, tfds_source
-from keras_resnetv2.utils.checks import check_choice, fail
+from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
 
 # The validation split is drawn with this fixed seed, so that runs with different
 # training seeds are compared on the same held-out images.
@@ -106,14 +106,8 @@ def load(name, *, data_dir=None, validation_split=0.0, train_subset=None):
             f"(in-memory datasets: {[n for n, i in DATASETS.items() if not i.streaming]}).",
             name,
         )
-    if not (isinstance(validation_split, (int, float)) and 0.0 <= validation_split < 1.0):
-        fail("validation_split", "`validation_split` must be a number in [0, 1).", validation_split)
-    if train_subset is not None and not (
-        isinstance(train_subset, (int, np.integer))
-        and not isinstance(train_subset, bool)
-        and train_subset > 0
-    ):
-        fail("train_subset", "`train_subset` must be None or a positive integer.", train_subset)
+    check_number("validation_split", validation_split, low=0.0, high=1.0)
+    check_int("train_subset", train_subset, minimum=1, optional=True)
 
     if name == FOLDER:
         info, (x_train, y_train), (x_test, y_test), checksums = _load_image_folder(data_dir)

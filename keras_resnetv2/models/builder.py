@@ -106,6 +106,8 @@ def ResNet(
     Returns:
         A `keras.Model`.
     """
+    if not isinstance(spec, ResNetSpec):
+        fail("spec", "`spec` must be a `ResNetSpec` (`ResNetSpec.from_dict` builds one from a dict).", spec)
     registry.check_weights_argument(weights, weights_arch)
     check_choice("pooling", pooling, POOLINGS)
     fused = check_bool("fused_batchnorm", fused_batchnorm)

@@ -21,10 +21,9 @@ Two layouts name the conventions:
 
 import dataclasses
 import json
-import numbers
 from typing import NamedTuple, Optional, Tuple
 
-from keras_resnetv2.utils.checks import check_choice, fail
+from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
 
 BLOCKS = {
     # block -> (kernel sizes of the branch convs, output channels per unit of width)
@@ -228,22 +227,14 @@ class ResNetSpec:
         self._resolve_shortcut_options()
         if self.stem_width is None:
             object.__setattr__(self, "stem_width", STEMS[self.stem].width)
-        if not _is_positive_int(self.stem_width):
-            fail("stem_width", "`stem_width` must be a positive integer.", self.stem_width)
-        if not 0.0 < self.bn_epsilon:
-            fail("bn_epsilon", "`bn_epsilon` must be positive.", self.bn_epsilon)
-        if not 0.0 <= self.bn_momentum < 1.0:
-            fail("bn_momentum", "`bn_momentum` must be in [0, 1).", self.bn_momentum)
+        check_int("stem_width", self.stem_width, minimum=1)
+        check_number("bn_epsilon", self.bn_epsilon, low=0.0, low_open=True)
+        check_number("bn_momentum", self.bn_momentum, low=0.0, high=1.0)
+        check_bool("zero_init_last", self.zero_init_last)
         if self.projection == "zero_pad":
             self._check_zero_pad()
-        rate = self.drop_path_rate
-        if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0.0 <= rate < 1.0):
-            fail(
-                "drop_path_rate",
-                "`drop_path_rate` (stochastic depth at the last unit) must be a number in [0, 1).",
-                rate,
-            )
-        object.__setattr__(self, "drop_path_rate", float(rate))
+        check_number("drop_path_rate", self.drop_path_rate, low=0.0, high=1.0)
+        object.__setattr__(self, "drop_path_rate", float(self.drop_path_rate))
 
     def _resolve_shortcut_options(self):
         for option, (owners, default) in SHORTCUT_OPTIONS.items():
@@ -258,10 +249,13 @@ class ResNetSpec:
                     )
                 continue
             object.__setattr__(self, option, default if value is None else value)
-        if self.shortcut == "constant_scaling" and not 0.0 < self.shortcut_scale < 1.0:
-            fail("shortcut_scale", "`shortcut_scale` must be in (0, 1).", self.shortcut_scale)
-        if self.shortcut == "dropout" and not 0.0 < self.dropout_rate < 1.0:
-            fail("dropout_rate", "`dropout_rate` must be in (0, 1).", self.dropout_rate)
+        if self.shortcut == "constant_scaling":
+            check_number("shortcut_scale", self.shortcut_scale, low=0.0, high=1.0, low_open=True)
+            check_bool("scale_branch", self.scale_branch)
+        if self.shortcut in GATING_SHORTCUTS:
+            check_number("gate_bias", self.gate_bias)
+        if self.shortcut == "dropout":
+            check_number("dropout_rate", self.dropout_rate, low=0.0, high=1.0, low_open=True)
 
     def _check_zero_pad(self):
         channels_in = self.stem_width

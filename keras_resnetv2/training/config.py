@@ -1,19 +1,16 @@
 """`TrainConfig`: everything a training run depends on, validated on construction."""
 
 import dataclasses
-import math
 import os
 import sys
 from typing import Optional
-
-import numpy as np
 
 from keras_resnetv2 import data as data_lib
 from keras_resnetv2.models.spec import ORDERS, SHORTCUTS, ResNetSpec
 from keras_resnetv2.models.variants import get_variant
 from keras_resnetv2.training.distribution import DISTRIBUTIONS
 from keras_resnetv2.training.recipes import RECIPE_DEFAULTS, RECIPES
-from keras_resnetv2.utils.checks import check_bool, check_choice, fail
+from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITIES = ("auto", 0, 1, 2)
@@ -125,16 +122,16 @@ class TrainConfig:
         if self.shortcut is not None:
             check_choice("shortcut", self.shortcut, SHORTCUTS)
         for name in ("epochs", "batch_size", "steps_per_execution"):
-            _check_int(name, getattr(self, name), minimum=1, optional=name != "steps_per_execution")
-        _check_int("warmup_steps", self.warmup_steps, minimum=0, optional=True)
-        _check_int("train_subset", self.train_subset, minimum=1, optional=True)
-        _check_int("seed", self.seed, minimum=0)
-        _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        _check_number("weight_decay", self.weight_decay, low=0.0)
-        _check_number("momentum", self.momentum, low=0.0, high=1.0)
-        _check_number("validation_split", self.validation_split, low=0.0, high=1.0, optional=False)
-        _check_number("random_erasing", self.random_erasing, low=0.0, high=1.0, high_closed=True, optional=False)
-        _check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, optional=False)
+            check_int(name, getattr(self, name), minimum=1, optional=name != "steps_per_execution")
+        check_int("warmup_steps", self.warmup_steps, minimum=0, optional=True)
+        check_int("train_subset", self.train_subset, minimum=1, optional=True)
+        check_int("seed", self.seed, minimum=0)
+        check_number("learning_rate", self.learning_rate, low=0.0, low_open=True, optional=True)
+        check_number("weight_decay", self.weight_decay, low=0.0, optional=True)
+        check_number("momentum", self.momentum, low=0.0, high=1.0, optional=True)
+        check_number("validation_split", self.validation_split, low=0.0, high=1.0)
+        check_number("random_erasing", self.random_erasing, low=0.0, high=1.0, high_closed=True)
+        check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0)
         for name in (
             "nesterov", "augment", "test_every_epoch", "sync_batchnorm", "fused_batchnorm", "jit_compile"
         ):
@@ -218,24 +215,4 @@ def fit_verbosity(verbose):
     if verbose != "auto":
         return verbose
     return 1 if sys.stdout.isatty() else 2
-
-
-def _check_int(name, value, *, minimum, optional=False):
-    if value is None and optional:
-        return
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        fail(name, f"`{name}` must be an integer >= {minimum}{' or None' if optional else ''}.", value)
-
-
-def _check_number(name, value, *, low, high=None, low_open=False, high_closed=False, optional=True):
-    if value is None and optional:
-        return
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        below_high = high is None or (value <= high if high_closed else value < high)
-        ok = (value > low if low_open else value >= low) and below_high
-    if not ok:
-        closing = "]" if high_closed else ")"
-        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{closing}"
-        fail(name, f"`{name}` must be a number in {interval}.", value)
 

@@ -57,7 +57,7 @@ from keras_resnetv2.training.recipes import fit_default_warmup
 from keras_resnetv2.tuning import report as tuning_report
 from keras_resnetv2.tuning.hypermodel import HyperResNet
 from keras_resnetv2.tuning.space import CONFIG_DIMENSIONS, DEFAULT_SPACE, TUNERS, Range, pin_given, resolve_space
-from keras_resnetv2.utils.checks import check_choice, fail
+from keras_resnetv2.utils.checks import check_choice, check_int, fail
 from keras_resnetv2.utils.files import atomic_write_text
 
 
@@ -100,13 +100,13 @@ class TuneConfig:
             if self.space:
                 fail("space", "An ablation searches the paper's table rows; `space` does not apply.", self.space)
         for name in ("executions_per_trial", "seeds"):
-            _check_positive(name, getattr(self, name))
+            check_int(name, getattr(self, name), minimum=1)
         if self.max_trials is None:
             self.max_trials = len(ABLATIONS[self.ablation]) * self.seeds if self.ablation else 10
-        _check_positive("max_trials", self.max_trials)
+        check_int("max_trials", self.max_trials, minimum=1)
         if self.max_consecutive_failed_trials is None:
             self.max_consecutive_failed_trials = self.max_trials + 1 if self.ablation else 3
-        _check_positive("max_consecutive_failed_trials", self.max_consecutive_failed_trials)
+        check_int("max_consecutive_failed_trials", self.max_consecutive_failed_trials, minimum=1)
         resolve_space(**self.space)  # validates
 
     def description(self):
@@ -287,8 +287,3 @@ def _claim_tune_dir(tune):
             )
         return
     atomic_write_text(path, json.dumps(definition, indent=1))
-
-
-def _check_positive(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        fail(name, f"`{name}` must be a positive integer.", value)

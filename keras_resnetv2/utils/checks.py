@@ -5,6 +5,8 @@ choices (with a close match where one exists) and ending with `Received: arg=val
 """
 
 import difflib
+import math
+import numbers
 
 
 def check_choice(argument, value, choices):
@@ -34,6 +36,38 @@ def check_bool(argument, value):
     """Returns `value` if it is True or False (not 1, 0 or None), else raises a `ValueError`."""
     if not isinstance(value, bool):
         fail(argument, f"`{argument}` must be True or False.", value)
+    return value
+
+
+def check_int(argument, value, *, minimum, optional=False):
+    """Returns `value` if it is an integer (not a bool) >= `minimum` (or None when
+    `optional`), else raises a `ValueError`."""
+    if value is None and optional:
+        return value
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        fail(argument, f"`{argument}` must be an integer >= {minimum}{' or None' if optional else ''}.", value)
+    return value
+
+
+def check_number(argument, value, *, low=None, high=None, low_open=False, high_closed=False, optional=False):
+    """Returns `value` if it is a finite real number (not a bool) in the interval from
+    `low` to `high` (None: unbounded; closed at `low` and open at `high` unless told
+    otherwise), or None when `optional`; else raises a `ValueError`."""
+    if value is None and optional:
+        return value
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high if high_closed else value < high
+    if not ok:
+        if low is None and high is None:
+            interval = "a finite number"
+        else:
+            left = "(" if low_open or low is None else "["
+            right = "]" if high_closed and high is not None else ")"
+            interval = f"a number in {left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+        fail(argument, f"`{argument}` must be {interval}.", value)
     return value
 
 

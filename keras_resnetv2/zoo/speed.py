@@ -20,7 +20,7 @@ import time
 import keras
 import numpy as np
 
-from keras_resnetv2.utils.checks import fail
+from keras_resnetv2.utils.checks import check_int
 from keras_resnetv2.utils.cpu import cpu_name
 
 
@@ -68,9 +68,8 @@ def measure_inference(model, *, batch_size=128, rounds=5, warmup=2, min_round_s=
     Returns:
         An `InferenceSpeed`.
     """
-    for name, value, least in (("batch_size", batch_size, 1), ("rounds", rounds, 1), ("warmup", warmup, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            fail(name, f"`{name}` must be an integer >= {least}.", value)
+    for name, value in (("batch_size", batch_size), ("rounds", rounds), ("warmup", warmup)):
+        check_int(name, value, minimum=1)
     shape = tuple(model.input_shape[1:])
     images = np.random.default_rng(seed).integers(0, 256, (batch_size, *shape)).astype("uint8")
     for _ in range(warmup - 1):

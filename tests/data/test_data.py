@@ -84,7 +84,7 @@ def test_validation_split_and_subset_are_fixed_and_disjoint(tiny_fashion_mnist, 
     [
         (dict(validation_split=1.0), r"`validation_split` must be a number in \[0, 1\)\. Received: validation_split=1\.0"),
         (dict(validation_split=-0.1), r"Received: validation_split=-0\.1"),
-        (dict(train_subset=0), r"positive integer\. Received: train_subset=0"),
+        (dict(train_subset=0), r"`train_subset` must be an integer >= 1 or None\. Received: train_subset=0"),
         (dict(train_subset=70000), r"at most the 60000 training images\. Received: train_subset=70000"),
     ],
 )

@@ -208,7 +208,7 @@ def test_spec_json_round_trip_and_older_json():
 
 @pytest.mark.parametrize("value", [-0.1, 1.0, 1.5, math.nan, "0.1", True, None])
 def test_bad_rates_are_refused_naming_the_argument(value):
-    pattern = r"`drop_path_rate` .* must be a number in \[0, 1\)\. Received: drop_path_rate="
+    pattern = r"`drop_path_rate` must be a number in \[0, 1\)\. Received: drop_path_rate="
     with pytest.raises(ValueError, match=pattern):
         tiny_spec(drop_path_rate=value)
     with pytest.raises(ValueError, match=pattern):

@@ -112,6 +112,30 @@ def test_unknown_model_name_suggests_one():
         keras_resnetv2.build("ResNet20V3")
 
 
+@pytest.mark.parametrize(
+    "fields, pattern",
+    [
+        (dict(bn_epsilon="1e-3"), r"`bn_epsilon` must be a number in \(0, inf\)\. Received: bn_epsilon='1e-3'"),
+        (dict(bn_momentum=1.0), r"`bn_momentum` must be a number in \[0, 1\)\. Received: bn_momentum=1\.0"),
+        (dict(stem_width=8.0), r"`stem_width` must be an integer >= 1\. Received: stem_width=8\.0"),
+        (dict(zero_init_last="yes"), r"`zero_init_last` must be True or False\. Received: zero_init_last='yes'"),
+        (dict(drop_path_rate=float("nan")), r"`drop_path_rate` must be a number in \[0, 1\)\. Received: drop_path_rate=nan"),
+        (dict(shortcut="exclusive_gating", gate_bias="x"), r"`gate_bias` must be a finite number\. Received: gate_bias='x'"),
+        (dict(shortcut="constant_scaling", scale_branch=1), r"`scale_branch` must be True or False\. Received: scale_branch=1"),
+        (dict(shortcut="constant_scaling", shortcut_scale=0.0), r"`shortcut_scale` must be a number in \(0, 1\)\. Received: shortcut_scale=0\.0"),
+        (dict(shortcut="dropout", dropout_rate=True), r"`dropout_rate` must be a number in \(0, 1\)\. Received: dropout_rate=True"),
+    ],
+)
+def test_spec_numbers_and_flags_are_type_checked(fields, pattern):
+    with raises(pattern):
+        ResNetSpec(block="basic", stage_units=(1,), stage_widths=(4,), **fields)
+
+
+def test_builder_refuses_a_spec_that_is_not_a_resnet_spec():
+    with raises(r"`spec` must be a `ResNetSpec`.*Received: spec=\{'block': 'basic'\}"):
+        keras_resnetv2.ResNet({"block": "basic"})
+
+
 def test_spec_fields_are_validated():
     with raises(r"`stage_widths` must have one entry per stage"):
         ResNetSpec(block="basic", stage_units=(1, 1), stage_widths=(4,))

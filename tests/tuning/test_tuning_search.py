@@ -163,7 +163,7 @@ def test_a_tune_dir_holding_another_search_is_refused(tmp_path):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(tuner="evolution"), r"`tuner` must be one of \['random', 'bayesian', 'hyperband', 'grid'\].*tuner='evolution'"),
-    (dict(max_trials=0), r"`max_trials` must be a positive integer.*max_trials=0"),
+    (dict(max_trials=0), r"`max_trials` must be an integer >= 1.*max_trials=0"),
     (dict(space={"shortcut": "gate"}), r"`shortcut` values must be within .*Received: shortcut='gate'"),
     (dict(ablation="table3"), r"`ablation` must be one of \['table1', 'table2'\].*ablation='table3'"),
 ])
