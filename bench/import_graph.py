@@ -17,7 +17,8 @@ import sys
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_resnetv2"
 ROOT = "keras_resnetv2"
-# The parts of the package by layer, lowest first (ARCHITECTURE.md's flow, bottom up).
+# The parts of the package by layer, lowest first: ARCHITECTURE.md's flow bottom up, with the
+# departures README.md's "Package layout" lists and explains.
 LAYERS = (
     ("utils", "_version"),
     ("catalog", "_compat"),

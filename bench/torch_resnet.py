@@ -4,10 +4,10 @@
 
 The same architectures as `keras_resnetv2`'s builders (arXiv:1603.05027), so that
 `bench/throughput.py` can time one network in both frameworks; written from the paper
-and the layout conventions documented in `keras_resnetv2/spec.py`, not generated from
+and the layout conventions documented in `keras_resnetv2/models/spec.py`, not generated from
 a `ResNetSpec`. Equal trainable parameters and equal forward FLOPs (which, unlike
 parameters, see where the strides are) are the check that the two are the same net
-(`tests/test_bench_throughput.py`, and the bench's own parameter table).
+(`tests/bench/test_bench_throughput.py`, and the bench's own parameter table).
 
 * ResNet-20V2, ResNet-110V2 (`layout="paper"`, basic units, 6n+2): 3x3 stem of 16,
   stages of widths 16/32/64, stride on the first unit of stages 2 and 3 (its first

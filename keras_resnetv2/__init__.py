@@ -4,7 +4,7 @@ He, Zhang, Ren, Sun, "Identity Mappings in Deep Residual Networks", ECCV 2016
 (arXiv:1603.05027), and "Deep Residual Learning for Image Recognition", CVPR 2016
 (arXiv:1512.03385).
 
-The package, by concern (imports point down this list only):
+The package, by concern, lowest first (a part imports only the parts listed before it):
 
     utils/, catalog.py, _compat/   argument checks, atomic files, figures; the datasets'
                                    metadata; other libraries' private APIs, fenced

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each test that replaced an assertion that could not fail, run against a deliberately broken
 # implementation: every line must say "fails when broken". Each patch is undone after its test.
-#   bash tests/mutants.sh            (about 3 minutes; the JAX DataParallel one is a slow-tier test)
+#   bash tests/mutants.sh            (about 4 minutes; the JAX DataParallel one is a slow-tier test)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

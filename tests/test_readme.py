@@ -42,3 +42,28 @@ def test_the_readme_promises_outputs_and_the_check_catches_a_wrong_one():
 def test_readme_opens_with_the_two_commands():
     head = README.read_text().split("\n## ")[0]
     assert "make train" in head and "make test" in head
+
+
+# A repository path in backticks: folders, then a file with a known extension.
+PATH_IN_CODE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.(?:py|md|json|png|csv|sh|h5|txt|toml|cfg))(?![\w/])")
+
+
+def cited_paths(text):
+    """The repository paths a document cites in backticks, but run outputs (`runs/`), absolute
+    paths and placeholders (`NAME.json`)."""
+    paths = {m for span in re.findall(r"`([^`\n]+)`", text) for m in PATH_IN_CODE.findall(span)}
+    return {p for p in paths if not p.startswith(("runs/", "/")) and not re.search(r"(^|/)NAME\.", p)}
+
+
+@pytest.mark.parametrize("document", ["README.md", "REPRODUCTION.md"])
+def test_every_path_a_document_cites_exists(document):
+    root = README.parent
+    cited = cited_paths((root / document).read_text())
+    assert cited, document  # the check reads something
+    missing = sorted(p for p in cited if not (root / p).exists() and not (root / "keras_resnetv2" / p).exists())
+    assert not missing, f"{document} cites files that do not exist: {missing}"
+
+
+def test_the_path_check_catches_a_missing_file():
+    text = "see `bench/nowhere.py`, `runs/x/log.csv`, `bench/results/deep_zoo/NAME.json` and `zoo/x/README.md`"
+    assert cited_paths(text) == {"bench/nowhere.py", "zoo/x/README.md"}

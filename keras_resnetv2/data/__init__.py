@@ -7,9 +7,9 @@
     pipelines.py      shuffled, augmented, normalized batches (`train_pipeline`, `eval_pipeline`)
 
 The datasets' metadata (classes, label names, shapes, statistics) is
-`keras_resnetv2.catalog`, shared with the models. Only this package and
-`keras_resnetv2.training` import TensorFlow (tf.data), inside the functions that
-build pipelines, so that listing or loading arrays needs NumPy alone.
+`keras_resnetv2.catalog`, shared with the models. TensorFlow (tf.data) is imported
+inside the functions that build pipelines, so that listing or loading arrays needs
+NumPy alone.
 """
 
 from keras_resnetv2.catalog import DATASETS, IMAGENET_MEAN, IMAGENET_STD, DatasetInfo  # noqa: F401

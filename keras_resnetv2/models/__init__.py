@@ -6,8 +6,8 @@
     features.py        where a net downsamples; its multi-scale maps (`features_only`)
     variants.py        the named nets (ResNet50V2, ResNet164V2...) as a table of specs
     preprocessing.py   `preprocess_input` / `decode_predictions` per family
-    flops.py           multiply-accumulate counts of a built model
-    batchnorm.py       Keras' BatchNormalization training through TF's fused kernel
+    flops.py           FLOP counts of a built model (2 per multiply-accumulate)
+    batchnorm.py       Keras' BatchNormalization through TF's fused kernel, saved as Keras' layer
 
 Imports Keras, the dataset catalog, the weights registry and the utilities only:
 never TensorFlow at import, nor data, training, tuning, zoo tools or paper.

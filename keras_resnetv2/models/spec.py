@@ -138,7 +138,10 @@ class ResNetSpec:
         shortcut_scale: lambda of `"constant_scaling"` (shortcut times lambda).
         scale_branch: `"constant_scaling"` only: also scale the branch by 1 - lambda.
         gate_bias: initial bias b_g of the 1x1 gate conv, gating shortcuts only.
-        dropout_rate: rate of the `"dropout"` shortcut.
+        dropout_rate: rate of the `"dropout"` shortcut. Departs from the paper: Keras'
+            `Dropout` rescales the kept values by 1 / (1 - rate) in training and is
+            the identity at inference, so the shortcut's expected scale is 1; the paper
+            (Sec. 3.1) reads its dropout as a scale with expectation 0.5.
         projection: shortcut of channel-changing units: `"conv"` (1x1 projection,
             "option B") or `"zero_pad"` (subsample and zero channels, "option A";
             needs output channels to be a multiple of input channels).

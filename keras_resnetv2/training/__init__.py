@@ -19,13 +19,14 @@ One module per concern:
                        and how weight decay departs from Keras' (coupled, as in Torch)
     distribution.py    strategies by name, the global batch across replicas
     backup.py          per-epoch backups, resumption after a kill, stop on NaN
-    artifacts.py       atomic writes (no artifact is ever half-written), logs, plot
+    artifacts.py       config.json, metrics.json, the CSV log, the curves plot (written atomically)
     runner.py          `build_model`, `compile_model` and `run`
 
 Every epoch uses `steps_per_epoch = floor(train images / batch_size)` full batches.
 TensorFlow (tf.distribute, tf.data) is imported inside the functions that need it
-(`distribution`, `runner`), as in `keras_resnetv2.data`; the model core never imports
-it (`tests/models/test_backends.py`). The command line over this package is
+(`distribution`, `runner`), as in `keras_resnetv2.data`; the model core imports it
+only inside the fused BatchNorm's call, under the TensorFlow backend
+(`tests/models/test_backends.py`). The command line over this package is
 `keras_resnetv2.train` (`python -m keras_resnetv2.train`, or train.py in a checkout).
 """
 

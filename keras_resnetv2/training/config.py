@@ -56,8 +56,8 @@ class TrainConfig:
             so a distributed run normalizes like one device on the global batch.
         fused_batchnorm: train BatchNorm through TF's fused kernel where statistics
             are not synchronized (one replica, or `sync_batchnorm=False`): the same
-            function, 1.2x (ResNet-20V2) to 1.6x (ResNet-164V2) faster steps on a
-            2-core CPU (`keras_resnetv2.models.batchnorm`).
+            function, 1.09-1.37x faster training steps than Keras' layer on a 2-core
+            CPU (the README's performance table; `keras_resnetv2.models.batchnorm`).
         precision: `"float32"`, `"mixed_float16"` or `"mixed_bfloat16"`; the
             classifier stays float32.
         jit_compile: XLA-compile the train step.
