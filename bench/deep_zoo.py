@@ -22,7 +22,8 @@ weights with config.json and metrics.json in `bench/results/deep_zoo/NAME/`, a f
 reaches the zoo even if the machine is gone the next day (the export copies the file
 byte for byte, so git keeps one blob for both). The other runs' weights are not
 archived. One campaign at a time:
-`run` refuses to start while another holds `campaign.pid`. A run that fails
+`run` refuses to start while another holds `campaign.lock` (an OS lock, released
+when its process ends, kill -9 included) or a live pid in `campaign.pid`. A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
 shows it, and warns of a run that trains but learns nothing (training accuracy
 near chance) or whose training loss climbs back up (`health`).
@@ -48,6 +49,7 @@ A quick check of the script itself (tiny nets, numbers meaningless; what the tes
 """
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -61,6 +63,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join("runs", "deep_zoo")
 DEFAULT_ARCHIVE = os.path.join(REPO_ROOT, "bench", "results", "deep_zoo")
 PID_FILE = "campaign.pid"
+LOCK_FILE = "campaign.lock"
 LOG_FILE = "campaign.log"
 
 EPOCHS = 15
@@ -296,9 +299,18 @@ def run(out, plan, python=sys.executable, archive=None):
     if pid is not None and pid != os.getpid():
         print(f"deep_zoo.py: error: a campaign is already running on {out} (pid {pid}).", file=sys.stderr)
         return 1
+    lock = open(os.path.join(out, LOCK_FILE), "a")  # held until this process ends, kill -9 included
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        print(f"deep_zoo.py: error: a campaign is already starting or running on {out}.", file=sys.stderr)
+        return 1
     pid_path = os.path.join(out, PID_FILE)
-    with open(pid_path, "w", encoding="utf-8") as f:
+    tmp_path = f"{pid_path}.{os.getpid()}.tmp"
+    with open(tmp_path, "w", encoding="utf-8") as f:
         f.write(str(os.getpid()))
+    os.replace(tmp_path, pid_path)  # never a half-written pid
     child = None
 
     def forward(signum, frame):  # a kill of the campaign stops its training too
@@ -377,6 +389,22 @@ def report(out, plan, *, reproduction="REPRODUCTION.md", plot="bench/results/dee
     print(section)
 
 
+def _parse_plan(parser, text):
+    """`--plan`'s JSON: a non-empty list of {"name": str, "flags": [str, ...]}."""
+    try:
+        plan = json.loads(text)
+    except json.JSONDecodeError as error:
+        parser.error(f"--plan must be JSON ({error}); received {text!r}")
+    valid = isinstance(plan, list) and plan and all(
+        isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]
+        and isinstance(e.get("flags"), list) and all(isinstance(f, str) for f in e["flags"])
+        for e in plan
+    )
+    if not valid:
+        parser.error(f'--plan must be a non-empty JSON list of {{"name": str, "flags": [str, ...]}}; received {text!r}')
+    return plan
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["run", "status", "report"])
@@ -388,7 +416,7 @@ def main(argv=None):
                         "plan, none for --plan")
     parser.add_argument("--plan", help="JSON list of {name, flags} replacing the built-in plan (tests)")
     args = parser.parse_args(argv)
-    plan = PLAN if args.plan is None else json.loads(args.plan)
+    plan = PLAN if args.plan is None else _parse_plan(parser, args.plan)
     args.out = os.path.abspath(args.out)
     if args.archive is None:
         args.archive = DEFAULT_ARCHIVE if args.plan is None else "none"

@@ -180,6 +180,14 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
+def layer_shape(text):
+    """`--layer_shapes`' type: `text` if it reads NxHxWxC (four positive integers), else an argparse error."""
+    parts = text.split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"must be NxHxWxC, four positive integers (e.g. 128x32x32x16); received {text!r}")
+    return text
+
+
 def layer_times(shapes, repeats=20, runs=10):
     """ms per BatchNorm + ReLU at inference after an element-wise op, in each of `LAYER_FORMS`, per shape."""
     import numpy as np
@@ -269,7 +277,8 @@ def main(argv=None):
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--layer_shapes", nargs="*", default=list(LAYER_SHAPES), help="NxHxWxC; none: skip")
+    parser.add_argument("--layer_shapes", nargs="*", type=layer_shape, default=list(LAYER_SHAPES),
+                        help="NxHxWxC; none: skip")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     for name in ("batch_size", "steps", "rounds"):

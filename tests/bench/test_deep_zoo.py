@@ -110,7 +110,7 @@ def test_the_built_in_plan_archives_into_the_repository_and_a_test_plan_nowhere(
     monkeypatch.setattr(deep_zoo, "status", lambda out, plan, archive: seen.update(archive=archive))
     deep_zoo.main(["status", "--out", "x"])
     assert seen["archive"] == deep_zoo.DEFAULT_ARCHIVE
-    deep_zoo.main(["status", "--out", "x", "--plan", "[]"])
+    deep_zoo.main(["status", "--out", "x", "--plan", '[{"name": "a", "flags": []}]'])
     assert seen["archive"] is None
 
 
@@ -179,6 +179,31 @@ def test_a_second_campaign_on_the_same_folder_is_refused(tmp_path, capsys):
     assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
     assert "already running" in capsys.readouterr().err
     assert not (tmp_path / "first").exists()
+
+
+def test_a_campaign_holding_the_lock_refuses_a_second_even_without_a_pid_file(tmp_path, capsys):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(tmp_path / deep_zoo.LOCK_FILE)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
+        assert "already starting or running" in capsys.readouterr().err
+        assert not (tmp_path / "first").exists() and not (tmp_path / deep_zoo.PID_FILE).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("plan", ["[{]", "{}", "[]", '[{"name": "a"}]', '[{"name": "a", "flags": "--epochs=1"}]'])
+def test_a_malformed_plan_is_refused_naming_the_flag(tmp_path, capsys, plan):
+    with pytest.raises(SystemExit):
+        deep_zoo.main(["run", "--out", str(tmp_path / "runs"), "--plan", plan])
+    assert "--plan must be" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow

@@ -90,3 +90,12 @@ def test_bad_counts_are_refused_by_name(capsys):
     with pytest.raises(SystemExit):
         profile.main(["--steps", "0"])
     assert "--steps must be at least 1; received 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape", ["128x3y", "128x32x32", "0x8x8x4"])
+def test_a_bad_layer_shape_is_refused_before_any_timing(capsys, shape):
+    profile = load("inference_profile")
+    with pytest.raises(SystemExit):
+        profile.main(["--models", "--layer_shapes", shape])
+    err = capsys.readouterr().err
+    assert "--layer_shapes" in err and f"must be NxHxWxC, four positive integers (e.g. 128x32x32x16); received {shape!r}" in err
