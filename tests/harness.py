@@ -1,10 +1,33 @@
-"""Shared helpers of the model tests: tiny specs, single-unit models, comparisons."""
+"""Shared helpers of the model tests: tiny specs, single-unit models, comparisons.
 
+Also the tests' own fence around two private Keras APIs (checked by tests/test_compat.py):
+`keras.src.legacy.saving.legacy_h5_format`, which writes the Keras 2 `.h5` format of
+keras.applications' hosted ImageNet files (`write_legacy_h5`), and
+`keras.src.applications.resnet`, whose hash table and URL ours must equal
+(`keras_applications_resnet`).
+"""
+
+import h5py
 import keras
 import numpy as np
 
 from keras_resnetv2 import ResNetSpec
 from keras_resnetv2.models.units import residual_unit
+
+
+def write_legacy_h5(model, path):
+    """Writes `model`'s weights in the format of the hosted ImageNet files (Keras 2 `save_weights` to .h5)."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, model)
+
+
+def keras_applications_resnet():
+    """keras.applications' private `resnet` module (its `WEIGHTS_HASHES`, `BASE_WEIGHTS_PATH`)."""
+    from keras.src.applications import resnet
+
+    return resnet
 
 
 def tiny_spec(block="basic", **overrides):

@@ -2,12 +2,10 @@
 
 import hashlib
 
-import h5py
 import keras
 import numpy as np
 import pytest
-from harness import images, randomize, tiny_spec
-from keras.src.legacy.saving import legacy_h5_format
+from harness import images, randomize, tiny_spec, write_legacy_h5
 
 import keras_resnetv2
 from keras_resnetv2 import ResNet, ResNetSpec, zoo
@@ -128,8 +126,7 @@ def test_imagenet_weights_load_through_the_registry(served_folder, tmp_path, mon
     reference = keras.applications.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3))
     randomize(reference)
     file_name = "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    with h5py.File(folder / file_name, "w") as file:
-        legacy_h5_format.save_weights_to_hdf5_group(file, reference)
+    write_legacy_h5(reference, folder / file_name)
     md5 = hashlib.md5((folder / file_name).read_bytes()).hexdigest()
     monkeypatch.setenv(zoo.MIRROR_VARIABLE, url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))

@@ -6,12 +6,10 @@ ResNet50's pooled heads and the 101/152 models in the slow tier (`make test-slow
 
 import hashlib
 
-import h5py
 import keras
 import numpy as np
 import pytest
-from harness import images
-from keras.src.legacy.saving import legacy_h5_format
+from harness import images, keras_applications_resnet, write_legacy_h5
 
 import keras_resnetv2
 from keras_resnetv2 import zoo
@@ -82,12 +80,6 @@ def test_parameter_counts_match_the_documented_ones(name, count):
     assert getattr(keras_resnetv2, name)(weights=None).count_params() == count
 
 
-def write_legacy_h5(model, path):
-    """The format of the hosted ImageNet files (Keras 2 `save_weights` to .h5)."""
-    with h5py.File(path, "w") as file:
-        legacy_h5_format.save_weights_to_hdf5_group(file, model)
-
-
 @pytest.mark.parametrize("include_top", [True, False])
 def test_legacy_h5_file_loads_through_the_weights_argument(include_top, tmp_path):
     reference = keras.applications.ResNet50V2(weights=None, include_top=include_top)
@@ -100,8 +92,7 @@ def test_legacy_h5_file_loads_through_the_weights_argument(include_top, tmp_path
 
 
 def test_imagenet_hashes_are_keras_applications_hashes():
-    from keras.src.applications import resnet
-
+    resnet = keras_applications_resnet()
     assert zoo.IMAGENET_HASHES == {k: v for k, v in resnet.WEIGHTS_HASHES.items() if k in zoo.IMAGENET_HASHES}
     assert zoo.IMAGENET_BASE_URL == resnet.BASE_WEIGHTS_PATH
 

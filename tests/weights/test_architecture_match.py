@@ -8,7 +8,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from keras.src.legacy.saving import legacy_h5_format
+from harness import write_legacy_h5
 
 import keras_resnetv2
 from keras_resnetv2 import ResNetSpec, zoo
@@ -67,8 +67,7 @@ def test_a_layer_renamed_in_the_model_is_refused():
 
 def test_a_legacy_h5_file_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "resnet20.h5"
-    with h5py.File(path, "w") as file:
-        legacy_h5_format.save_weights_to_hdf5_group(file, keras_resnetv2.ResNet20(input_shape=(28, 28, 1)))
+    write_legacy_h5(keras_resnetv2.ResNet20(input_shape=(28, 28, 1)), path)
     with raises(r"resnet20.h5 does not fit the architecture of 'resnet20v2'.*#1: conv1_bn in the file, "
                 r"conv2_block1_preact_bn in the model"):
         keras_resnetv2.ResNet20V2(weights=str(path), input_shape=(28, 28, 1))
