@@ -60,7 +60,7 @@ bench-throughput: $(STAMP)
 CAMPAIGN_OUT ?= runs/deep_zoo
 campaign: $(STAMP) data
 	@mkdir -p $(CAMPAIGN_OUT)
-	@if $(PY) -c "import sys; sys.path.insert(0, 'bench'); import deep_zoo; sys.exit(deep_zoo.campaign_pid('$(CAMPAIGN_OUT)') is None)"; then \
+	@if $(PY) -c "import sys; sys.path.insert(0, 'bench'); import deep_zoo; sys.exit(not deep_zoo.campaign_running('$(CAMPAIGN_OUT)'))"; then \
 	  echo "the campaign is already running"; \
 	else \
 	  nohup nice -n 19 $(PY) bench/deep_zoo.py run --out $(CAMPAIGN_OUT) >> $(CAMPAIGN_OUT)/campaign.out 2>&1 & \

@@ -22,8 +22,9 @@ weights with config.json and metrics.json in `bench/results/deep_zoo/NAME/`, a f
 reaches the zoo even if the machine is gone the next day (the export copies the file
 byte for byte, so git keeps one blob for both). The other runs' weights are not
 archived. One campaign at a time:
-`run` refuses to start while another holds `campaign.lock` (an OS lock, released
-when its process ends, kill -9 included) or a live pid in `campaign.pid`. A run that fails
+`run` refuses to start while `campaign.lock` is held (an OS lock that the campaign
+and the training it runs hold, released when both end, kill -9 included) or while
+`campaign.pid` names a live campaign (one started before the lock existed). A run that fails
 (diverges, crashes) stops the campaign with its exit code in the log; `status`
 shows it, and warns of a run that trains but learns nothing (training accuracy
 near chance) or whose training loss climbs back up (`health`).
@@ -238,20 +239,47 @@ def _eta(seconds):
 
 
 def campaign_pid(out):
-    """The pid of the campaign running on `out`, or None."""
+    """The pid of the campaign running on `out`, or None: the pid `campaign.pid` records, if
+    that process lives and (where /proc tells) runs this script, not a reused pid."""
     try:
         with open(os.path.join(out, PID_FILE), encoding="utf-8") as f:
             pid = int(f.read().strip())
         os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"deep_zoo" not in f.read():
+                return None
+    except OSError:
+        pass  # no /proc: trust the live pid
+    return pid
+
+
+def campaign_running(out):
+    """Whether a campaign runs on `out`: a live pid in `campaign.pid`, or its lock held."""
+    return campaign_pid(out) is not None or lock_held(out)
+
+
+def lock_held(out):
+    """Whether a campaign (or a training it started) holds `campaign.lock` on `out`."""
+    path = os.path.join(out, LOCK_FILE)
+    if not os.path.exists(path):
+        return False
+    with open(path, "a") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
 
 
 def status(out, plan, archive=None):
     """Prints one line per run of the campaign, and the campaign's total ETA."""
     pid = campaign_pid(out)
-    print(f"campaign in {out}: {'running (pid %d)' % pid if pid else 'not running'}")
+    running = f"running (pid {pid})" if pid else "running (its lock is held)" if lock_held(out) else "not running"
+    print(f"campaign in {out}: {running}")
     print(f"{'run':<28} {'state':<8} {'epoch':>7} {'test acc':>9} {'train acc':>9} {'s/epoch':>8} {'ETA':>7}")
     total, unknown = 0.0, False
     rates, warnings = {}, []
@@ -295,16 +323,20 @@ def run(out, plan, python=sys.executable, archive=None):
     """Trains every unfinished run of `plan` in order, resuming each, and archives each
     finished run in `archive` (None: no archive); returns an exit code."""
     os.makedirs(out, exist_ok=True)
-    pid = campaign_pid(out)
-    if pid is not None and pid != os.getpid():
-        print(f"deep_zoo.py: error: a campaign is already running on {out} (pid {pid}).", file=sys.stderr)
-        return 1
-    lock = open(os.path.join(out, LOCK_FILE), "a")  # held until this process ends, kill -9 included
+    # Held by this process and the training it runs (`pass_fds`), until both end, kill -9 included.
+    lock = open(os.path.join(out, LOCK_FILE), "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as error:
         lock.close()
-        print(f"deep_zoo.py: error: a campaign is already starting or running on {out}.", file=sys.stderr)
+        held = isinstance(error, BlockingIOError)
+        reason = "a campaign, or a training it started, holds its lock" if held else f"cannot lock it ({error})"
+        print(f"deep_zoo.py: error: {out}: {reason}.", file=sys.stderr)
+        return 1
+    pid = campaign_pid(out)
+    if pid is not None and pid != os.getpid():  # a campaign started by a version without the lock
+        lock.close()
+        print(f"deep_zoo.py: error: a campaign is already running on {out} (pid {pid}).", file=sys.stderr)
         return 1
     pid_path = os.path.join(out, PID_FILE)
     tmp_path = f"{pid_path}.{os.getpid()}.tmp"
@@ -328,7 +360,7 @@ def run(out, plan, python=sys.executable, archive=None):
             model_dir = os.path.join(out, entry["name"])
             command = [python, os.path.join(REPO_ROOT, "train.py")] + entry["flags"] + [f"--model_dir={model_dir}"]
             _log(out, f"START {entry['name']}: {' '.join(command)}")
-            child = subprocess.Popen(command)
+            child = subprocess.Popen(command, pass_fds=(lock.fileno(),))
             rc = child.wait()
             child = None
             if rc != 0:
@@ -342,6 +374,7 @@ def run(out, plan, python=sys.executable, archive=None):
     finally:
         if campaign_pid(out) == os.getpid():
             os.remove(pid_path)
+        lock.close()
 
 
 def _log(out, line):
@@ -396,12 +429,17 @@ def _parse_plan(parser, text):
     except json.JSONDecodeError as error:
         parser.error(f"--plan must be JSON ({error}); received {text!r}")
     valid = isinstance(plan, list) and plan and all(
-        isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]
+        isinstance(e, dict) and isinstance(e.get("name"), str) and re.fullmatch(r"[\w.-]+", e["name"])
+        and e["name"] not in (".", "..")
         and isinstance(e.get("flags"), list) and all(isinstance(f, str) for f in e["flags"])
         for e in plan
     )
     if not valid:
-        parser.error(f'--plan must be a non-empty JSON list of {{"name": str, "flags": [str, ...]}}; received {text!r}')
+        parser.error('--plan must be a non-empty JSON list of {"name": str, "flags": [str, ...]}, each name '
+                     f"a folder name (letters, digits, _ . -); received {text!r}")
+    names = [e["name"] for e in plan]
+    if len(set(names)) < len(names):
+        parser.error(f"--plan's names must be unique (each is a run's folder); received {names}")
     return plan
 
 

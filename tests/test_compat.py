@@ -5,7 +5,9 @@ and what to do, so that an upgrade past setup.py's upper bounds is diagnosed at 
 rather than deep inside a training or a search.
 """
 
+import pathlib
 import platform
+import re
 import subprocess
 import sys
 
@@ -131,12 +133,26 @@ def test_tensorflow_reports_whether_onednn_runs_the_cpu_ops(setting, subprocess_
     assert out.split()[-1] == str(setting == "1"), f"onednn_enabled() is {out.split()[-1]} with TF_ENABLE_ONEDNN_OPTS={setting}"
 
 
-def test_keras_private_modules_the_tests_use_exist():
-    """tests/harness.py fences these two for the tests (hosted-file format, keras.applications' hashes)."""
-    from keras.src.applications import resnet
-    from keras.src.legacy.saving import legacy_h5_format
+def test_keras_private_modules_the_tests_use_exist(tmp_path):
+    """tests/harness.py fences two private Keras modules for the tests; its helpers still work."""
+    import h5py
+    from harness import keras_applications_resnet, write_legacy_h5
 
     gone = "A private Keras symbol is gone in this version; tests/harness.py needs it: port `{}` there."
-    assert callable(getattr(legacy_h5_format, "save_weights_to_hdf5_group", None)), gone.format("write_legacy_h5")
+    try:
+        write_legacy_h5(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")]), tmp_path / "w.h5")
+    except (ImportError, AttributeError) as error:
+        raise AssertionError(gone.format("write_legacy_h5")) from error
+    with h5py.File(tmp_path / "w.h5", "r") as file:
+        assert "d" in file.attrs["layer_names"].astype(str), gone.format("write_legacy_h5")
+    resnet = keras_applications_resnet()
     assert isinstance(getattr(resnet, "WEIGHTS_HASHES", None), dict), gone.format("keras_applications_resnet")
     assert isinstance(getattr(resnet, "BASE_WEIGHTS_PATH", None), str), gone.format("keras_applications_resnet")
+
+
+def test_no_test_reaches_into_private_keras_modules_outside_the_fences():
+    tests = pathlib.Path(__file__).parent
+    fences = {"harness.py", "test_compat.py"}
+    offenders = sorted(str(p.relative_to(tests)) for p in tests.rglob("*.py")
+                       if p.name not in fences and re.search(r"keras(_tuner)?\.src\b", p.read_text()))
+    assert not offenders, f"private Keras modules used outside tests/harness.py: {offenders}"

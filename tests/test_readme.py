@@ -44,15 +44,28 @@ def test_readme_opens_with_the_two_commands():
     assert "make train" in head and "make test" in head
 
 
-# A repository path in backticks: folders, then a file with a known extension.
-PATH_IN_CODE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.(?:py|md|json|png|csv|sh|h5|txt|toml|cfg))(?![\w/])")
+# A repository path in backticks: folders, then a file with a known extension; or a bare .py/.md name.
+PATH_IN_CODE = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.(?:py|md|json|png|csv|sh|h5|txt|toml|cfg)|[\w.-]+\.(?:py|md))(?![\w/])")
+# Files the documents name that are not in the repository, and where they are.
+ELSEWHERE = {
+    "ARCHITECTURE.md": "the team's design notes (../shared/design/)",
+    "trials.md": "a search's report, in its folder under runs/",
+}
 
 
 def cited_paths(text):
     """The repository paths a document cites in backticks, but run outputs (`runs/`), absolute
-    paths and placeholders (`NAME.json`)."""
+    paths, placeholders (`NAME.json`) and the files `ELSEWHERE` lists."""
     paths = {m for span in re.findall(r"`([^`\n]+)`", text) for m in PATH_IN_CODE.findall(span)}
-    return {p for p in paths if not p.startswith(("runs/", "/")) and not re.search(r"(^|/)NAME\.", p)}
+    return {p for p in paths
+            if not p.startswith(("runs/", "/")) and not re.search(r"(^|/)NAME\.", p) and p not in ELSEWHERE}
+
+
+def exists(root, path):
+    """At the repository's root, or inside the package for a path that starts with one of its parts."""
+    package = root / "keras_resnetv2"
+    return (root / path).exists() or ((package / path.split("/")[0]).exists() and (package / path).exists())
 
 
 @pytest.mark.parametrize("document", ["README.md", "REPRODUCTION.md"])
@@ -60,10 +73,14 @@ def test_every_path_a_document_cites_exists(document):
     root = README.parent
     cited = cited_paths((root / document).read_text())
     assert cited, document  # the check reads something
-    missing = sorted(p for p in cited if not (root / p).exists() and not (root / "keras_resnetv2" / p).exists())
+    missing = sorted(p for p in cited if not exists(root, p))
     assert not missing, f"{document} cites files that do not exist: {missing}"
 
 
 def test_the_path_check_catches_a_missing_file():
-    text = "see `bench/nowhere.py`, `runs/x/log.csv`, `bench/results/deep_zoo/NAME.json` and `zoo/x/README.md`"
-    assert cited_paths(text) == {"bench/nowhere.py", "zoo/x/README.md"}
+    text = ("see `bench/nowhere.py`, `runs/x/log.csv`, `bench/results/deep_zoo/NAME.json`, `zoo/x/README.md`, "
+            "`ARCHITECTURE.md` and `gone.py`")
+    assert cited_paths(text) == {"bench/nowhere.py", "zoo/x/README.md", "gone.py"}
+    root = README.parent
+    assert exists(root, "models/spec.py") and exists(root, "catalog.py") and exists(root, "train.py")
+    assert not exists(root, "gone.py") and not exists(root, "bench/spec.py")

@@ -29,7 +29,7 @@ import numpy as np
 
 from keras_resnetv2.catalog import DATASETS, DatasetInfo
 from keras_resnetv2.data import idx, image_folder, tfds_source
-from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
+from keras_resnetv2.utils.checks import check_choice, check_int, check_number, fail
 
 # The validation split is drawn with this fixed seed, so that runs with different
 # training seeds are compared on the same held-out images.
@@ -106,8 +106,8 @@ def load(name, *, data_dir=None, validation_split=0.0, train_subset=None):
             f"(in-memory datasets: {[n for n, i in DATASETS.items() if not i.streaming]}).",
             name,
         )
-    check_number("validation_split", validation_split, low=0.0, high=1.0)
-    check_int("train_subset", train_subset, minimum=1, optional=True)
+    validation_split = check_number("validation_split", validation_split, low=0.0, high=1.0)
+    train_subset = check_int("train_subset", train_subset, minimum=1, optional=True)
 
     if name == FOLDER:
         info, (x_train, y_train), (x_test, y_test), checksums = _load_image_folder(data_dir)

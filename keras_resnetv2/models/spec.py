@@ -21,6 +21,7 @@ Two layouts name the conventions:
 
 import dataclasses
 import json
+import numbers
 from typing import NamedTuple, Optional, Tuple
 
 from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
@@ -219,7 +220,7 @@ class ResNetSpec:
                 or not all(_is_positive_int(v) for v in value)
             ):
                 fail(argument, f"`{argument}` must be a non-empty sequence of positive integers.", value)
-            object.__setattr__(self, argument, tuple(value))
+            object.__setattr__(self, argument, tuple(int(v) for v in value))
         if len(self.stage_units) != len(self.stage_widths):
             fail(
                 "stage_widths",
@@ -230,14 +231,14 @@ class ResNetSpec:
         self._resolve_shortcut_options()
         if self.stem_width is None:
             object.__setattr__(self, "stem_width", STEMS[self.stem].width)
-        check_int("stem_width", self.stem_width, minimum=1)
-        check_number("bn_epsilon", self.bn_epsilon, low=0.0, low_open=True)
-        check_number("bn_momentum", self.bn_momentum, low=0.0, high=1.0)
+        object.__setattr__(self, "stem_width", check_int("stem_width", self.stem_width, minimum=1))
+        object.__setattr__(self, "bn_epsilon", check_number("bn_epsilon", self.bn_epsilon, low=0.0, low_open=True))
+        object.__setattr__(self, "bn_momentum", check_number("bn_momentum", self.bn_momentum, low=0.0, high=1.0))
         check_bool("zero_init_last", self.zero_init_last)
         if self.projection == "zero_pad":
             self._check_zero_pad()
-        check_number("drop_path_rate", self.drop_path_rate, low=0.0, high=1.0)
-        object.__setattr__(self, "drop_path_rate", float(self.drop_path_rate))
+        object.__setattr__(self, "drop_path_rate", check_number(
+            "drop_path_rate", self.drop_path_rate, low=0.0, high=1.0))
 
     def _resolve_shortcut_options(self):
         for option, (owners, default) in SHORTCUT_OPTIONS.items():
@@ -253,12 +254,14 @@ class ResNetSpec:
                 continue
             object.__setattr__(self, option, default if value is None else value)
         if self.shortcut == "constant_scaling":
-            check_number("shortcut_scale", self.shortcut_scale, low=0.0, high=1.0, low_open=True)
+            object.__setattr__(self, "shortcut_scale", check_number(
+                "shortcut_scale", self.shortcut_scale, low=0.0, high=1.0, low_open=True))
             check_bool("scale_branch", self.scale_branch)
         if self.shortcut in GATING_SHORTCUTS:
-            check_number("gate_bias", self.gate_bias)
+            object.__setattr__(self, "gate_bias", check_number("gate_bias", self.gate_bias))
         if self.shortcut == "dropout":
-            check_number("dropout_rate", self.dropout_rate, low=0.0, high=1.0, low_open=True)
+            object.__setattr__(self, "dropout_rate", check_number(
+                "dropout_rate", self.dropout_rate, low=0.0, high=1.0, low_open=True))
 
     def _check_zero_pad(self):
         channels_in = self.stem_width
@@ -436,4 +439,4 @@ def _check_fields(fields):
 
 
 def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0

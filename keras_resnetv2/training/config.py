@@ -122,16 +122,16 @@ class TrainConfig:
         if self.shortcut is not None:
             check_choice("shortcut", self.shortcut, SHORTCUTS)
         for name in ("epochs", "batch_size", "steps_per_execution"):
-            check_int(name, getattr(self, name), minimum=1, optional=name != "steps_per_execution")
-        check_int("warmup_steps", self.warmup_steps, minimum=0, optional=True)
-        check_int("train_subset", self.train_subset, minimum=1, optional=True)
-        check_int("seed", self.seed, minimum=0)
-        check_number("learning_rate", self.learning_rate, low=0.0, low_open=True, optional=True)
-        check_number("weight_decay", self.weight_decay, low=0.0, optional=True)
-        check_number("momentum", self.momentum, low=0.0, high=1.0, optional=True)
-        check_number("validation_split", self.validation_split, low=0.0, high=1.0)
-        check_number("random_erasing", self.random_erasing, low=0.0, high=1.0, high_closed=True)
-        check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0)
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1, optional=name != "steps_per_execution"))
+        self.warmup_steps = check_int("warmup_steps", self.warmup_steps, minimum=0, optional=True)
+        self.train_subset = check_int("train_subset", self.train_subset, minimum=1, optional=True)
+        self.seed = check_int("seed", self.seed, minimum=0)
+        self.learning_rate = check_number("learning_rate", self.learning_rate, low=0.0, low_open=True, optional=True)
+        self.weight_decay = check_number("weight_decay", self.weight_decay, low=0.0, optional=True)
+        self.momentum = check_number("momentum", self.momentum, low=0.0, high=1.0, optional=True)
+        self.validation_split = check_number("validation_split", self.validation_split, low=0.0, high=1.0)
+        self.random_erasing = check_number("random_erasing", self.random_erasing, low=0.0, high=1.0, high_closed=True)
+        self.label_smoothing = check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0)
         for name in (
             "nesterov", "augment", "test_every_epoch", "sync_batchnorm", "fused_batchnorm", "jit_compile"
         ):

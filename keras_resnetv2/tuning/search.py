@@ -100,13 +100,14 @@ class TuneConfig:
             if self.space:
                 fail("space", "An ablation searches the paper's table rows; `space` does not apply.", self.space)
         for name in ("executions_per_trial", "seeds"):
-            check_int(name, getattr(self, name), minimum=1)
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         if self.max_trials is None:
             self.max_trials = len(ABLATIONS[self.ablation]) * self.seeds if self.ablation else 10
-        check_int("max_trials", self.max_trials, minimum=1)
+        self.max_trials = check_int("max_trials", self.max_trials, minimum=1)
         if self.max_consecutive_failed_trials is None:
             self.max_consecutive_failed_trials = self.max_trials + 1 if self.ablation else 3
-        check_int("max_consecutive_failed_trials", self.max_consecutive_failed_trials, minimum=1)
+        self.max_consecutive_failed_trials = check_int(
+            "max_consecutive_failed_trials", self.max_consecutive_failed_trials, minimum=1)
         resolve_space(**self.space)  # validates
 
     def description(self):

@@ -40,17 +40,17 @@ def check_bool(argument, value):
 
 
 def check_int(argument, value, *, minimum, optional=False):
-    """Returns `value` if it is an integer (not a bool) >= `minimum` (or None when
-    `optional`), else raises a `ValueError`."""
+    """Returns `value` as a Python int if it is an integer (not a bool; NumPy's count)
+    >= `minimum` (or None when `optional`), else raises a `ValueError`."""
     if value is None and optional:
         return value
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         fail(argument, f"`{argument}` must be an integer >= {minimum}{' or None' if optional else ''}.", value)
-    return value
+    return int(value)
 
 
 def check_number(argument, value, *, low=None, high=None, low_open=False, high_closed=False, optional=False):
-    """Returns `value` if it is a finite real number (not a bool) in the interval from
+    """Returns `value` as a Python float if it is a finite real number (not a bool) in the interval from
     `low` to `high` (None: unbounded; closed at `low` and open at `high` unless told
     otherwise), or None when `optional`; else raises a `ValueError`."""
     if value is None and optional:
@@ -68,7 +68,7 @@ def check_number(argument, value, *, low=None, high=None, low_open=False, high_c
             right = "]" if high_closed and high is not None else ")"
             interval = f"a number in {left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
         fail(argument, f"`{argument}` must be {interval}.", value)
-    return value
+    return float(value)
 
 
 def fail(argument, requirement, value):

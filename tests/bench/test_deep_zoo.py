@@ -174,11 +174,33 @@ def test_epoch_time_leaves_out_the_first_epoch_when_it_can():
     assert deep_zoo._median_epoch_time(times[:1]) == 3385.0 and deep_zoo._median_epoch_time([]) is None
 
 
+def _sleeper(*args):
+    """A live process whose command line holds `args`."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args])
+
+
 def test_a_second_campaign_on_the_same_folder_is_refused(tmp_path, capsys):
-    (tmp_path / deep_zoo.PID_FILE).write_text(str(os.getppid()))  # a live process
-    assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
-    assert "already running" in capsys.readouterr().err
-    assert not (tmp_path / "first").exists()
+    campaign = _sleeper("deep_zoo.py", "run")  # a campaign of a version without the lock
+    try:
+        (tmp_path / deep_zoo.PID_FILE).write_text(str(campaign.pid))
+        assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
+        assert "already running" in capsys.readouterr().err
+        assert not (tmp_path / "first").exists()
+        assert deep_zoo.campaign_running(str(tmp_path))
+    finally:
+        campaign.kill()
+        campaign.wait()
+
+
+def test_a_pid_reused_by_another_program_is_not_a_campaign(tmp_path):
+    other = _sleeper("something_else")
+    try:
+        (tmp_path / deep_zoo.PID_FILE).write_text(str(other.pid))
+        assert deep_zoo.campaign_pid(str(tmp_path)) is None
+        assert not deep_zoo.campaign_running(str(tmp_path))
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_campaign_holding_the_lock_refuses_a_second_even_without_a_pid_file(tmp_path, capsys):
@@ -191,18 +213,32 @@ def test_a_campaign_holding_the_lock_refuses_a_second_even_without_a_pid_file(tm
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert deep_zoo.run(str(tmp_path), _tiny_plan(1)) == 1
-        assert "already starting or running" in capsys.readouterr().err
+        assert "a campaign, or a training it started, holds its lock" in capsys.readouterr().err
         assert not (tmp_path / "first").exists() and not (tmp_path / deep_zoo.PID_FILE).exists()
+        assert deep_zoo.campaign_running(str(tmp_path))
+        deep_zoo.status(str(tmp_path), _tiny_plan(1))
+        assert "running (its lock is held)" in capsys.readouterr().out
     finally:
         holder.kill()
         holder.wait()
 
 
-@pytest.mark.parametrize("plan", ["[{]", "{}", "[]", '[{"name": "a"}]', '[{"name": "a", "flags": "--epochs=1"}]'])
+def test_the_training_inherits_the_lock_so_a_killed_campaign_leaves_no_unlocked_run(tmp_path):
+    fake_python = tmp_path / "python"  # stands in for the interpreter: records its open files, fails
+    fake_python.write_text(f"#!/bin/sh\nls -l /proc/$$/fd > {tmp_path / 'fds.txt'}\nexit 3\n")
+    fake_python.chmod(0o755)
+    out = tmp_path / "runs"
+    assert deep_zoo.run(str(out), _tiny_plan(1), python=str(fake_python)) == 3
+    assert str(out / deep_zoo.LOCK_FILE) in (tmp_path / "fds.txt").read_text()
+    assert not deep_zoo.lock_held(str(out)) and not (out / deep_zoo.PID_FILE).exists()
+
+
+@pytest.mark.parametrize("plan", ["[{]", "{}", "[]", '[{"name": "a"}]', '[{"name": "a", "flags": "--epochs=1"}]',
+                                  '[{"name": "../a", "flags": []}]', '[{"name": "a", "flags": []}, {"name": "a", "flags": []}]'])
 def test_a_malformed_plan_is_refused_naming_the_flag(tmp_path, capsys, plan):
     with pytest.raises(SystemExit):
         deep_zoo.main(["run", "--out", str(tmp_path / "runs"), "--plan", plan])
-    assert "--plan must be" in capsys.readouterr().err
+    assert re.search(r"--plan('s names)? must be", capsys.readouterr().err)
     assert not (tmp_path / "runs").exists()
 
 
@@ -220,6 +256,9 @@ def test_campaign_resumes_after_kill_9(tmp_path, fashion_mnist_dir, subprocess_e
         time.sleep(0.1)
     os.killpg(first.pid, signal.SIGKILL)  # the campaign and its train.py
     first.wait()
+    deadline = time.time() + 30
+    while deep_zoo.lock_held(str(tmp_path)) and time.time() < deadline:  # train.py's exit closes the lock
+        time.sleep(0.1)
     assert state.exists(), first.stdout.read().decode()[-3000:]
     killed_at = json.loads(state.read_text())["epoch"]
     assert 1 <= killed_at < 4

@@ -1,8 +1,10 @@
 """Bad input fails at the door, naming the argument, the valid choices and what came."""
 
 import contextlib
+import json
 import re
 
+import numpy as np
 import pytest
 
 import keras_resnetv2
@@ -129,6 +131,13 @@ def test_unknown_model_name_suggests_one():
 def test_spec_numbers_and_flags_are_type_checked(fields, pattern):
     with raises(pattern):
         ResNetSpec(block="basic", stage_units=(1,), stage_widths=(4,), **fields)
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    spec = ResNetSpec(block="basic", stage_units=(np.int64(1),), stage_widths=(np.int32(4),),
+                      stem_width=np.int64(8), bn_epsilon=np.float32(1e-3), drop_path_rate=np.float64(0.1))
+    assert json.loads(json.dumps(spec.to_dict()))["stem_width"] == 8  # JSON-compatible, as to_dict says
+    assert (type(spec.stem_width), type(spec.bn_epsilon), type(spec.stage_units[0])) == (int, float, int)
 
 
 def test_builder_refuses_a_spec_that_is_not_a_resnet_spec():

@@ -122,9 +122,8 @@ def test_a_saved_model_loads_with_plain_keras_in_a_process_without_the_package(t
         import keras, numpy as np
         model = keras.saving.load_model({str(tmp_path / "model.keras")!r}, safe_mode=True)
         assert not [m for m in sys.modules if m.startswith("keras_resnetv2")], "the package was imported"
-        assert {{type(l).__module__ + "." + type(l).__name__ for l in model.layers
-                 if isinstance(l, keras.layers.BatchNormalization)}} == {{
-            "keras.src.layers.normalization.batch_normalization.BatchNormalization"}}
+        assert {{type(l) for l in model.layers if isinstance(l, keras.layers.BatchNormalization)}} == {{
+            keras.layers.BatchNormalization}}
         np.save({str(tmp_path / "out.npy")!r}, model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0))
     """)
     env = {k: v for k, v in subprocess_env.items() if k != "PYTHONPATH"}  # and run outside the checkout
