@@ -241,11 +241,12 @@ def _eta(seconds):
 def campaign_pid(out):
     """The pid of the campaign running on `out`, or None: the pid `campaign.pid` records, if
     that process lives and (where /proc tells) runs this script, not a reused pid."""
+    pid = _recorded_pid(out)
+    if pid is None:
+        return None
     try:
-        with open(os.path.join(out, PID_FILE), encoding="utf-8") as f:
-            pid = int(f.read().strip())
         os.kill(pid, 0)
-    except (OSError, ValueError):
+    except OSError:
         return None
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -254,6 +255,14 @@ def campaign_pid(out):
     except OSError:
         pass  # no /proc: trust the live pid
     return pid
+
+
+def _recorded_pid(out):
+    try:
+        with open(os.path.join(out, PID_FILE), encoding="utf-8") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def campaign_running(out):
@@ -372,7 +381,7 @@ def run(out, plan, python=sys.executable, archive=None):
         _log(out, "campaign complete")
         return 0
     finally:
-        if campaign_pid(out) == os.getpid():
+        if _recorded_pid(out) == os.getpid():
             os.remove(pid_path)
         lock.close()
 
