@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -33,8 +34,11 @@ def test_plan_trains_the_pair_with_one_recipe_after_the_seed_noise():
     v2, v1 = by_name["resnet164v2"]["flags"], by_name["resnet164"]["flags"]
     assert v2[0] == "--model=ResNet164V2" and v1[0] == "--model=ResNet164"
     assert v2[1:] == v1[1:]  # same recipe, seed and epochs
-    roles = [e["role"] for e in deep_zoo.PLAN]  # noise first, then the pair, then the SD re-runs
-    assert roles == ["noise"] * 6 + ["pair"] * 2 + ["drop_path"] * 2
+    roles = [e["role"] for e in deep_zoo.PLAN]  # noise, the pair, the SD re-runs, the long zoo run
+    assert roles == ["noise"] * 6 + ["pair"] * 2 + ["drop_path"] * 2 + ["zoo"]
+    long = by_name[f"resnet164v2_e{deep_zoo.LONG_EPOCHS}"]["flags"]  # the pair's recipe, only longer
+    assert sorted(set(v2) - set(long)) == [f"--epochs={deep_zoo.EPOCHS}"]
+    assert sorted(set(long) - set(v2)) == [f"--epochs={deep_zoo.LONG_EPOCHS}"]
     for name in ("resnet56v2", "resnet56"):
         runs = [by_name[f"{name}_seed{seed}"] for seed in range(3)]
         assert [deep_zoo._flag(r["flags"], "seed") for r in runs] == ["0", "1", "2"]
@@ -102,7 +106,8 @@ def test_a_keep_weights_run_archives_a_folder_the_zoo_export_takes(tmp_path):
     assert deep_zoo.run_state(str(fresh), entry, str(archive))["state"] == "done"
     (archive / "pair" / "model.weights.h5").unlink()  # a record without its weights: train again
     assert deep_zoo.run_state(str(fresh), entry, str(archive))["state"] == "pending"
-    assert [e["name"] for e in deep_zoo.PLAN if e.get("keep_weights")] == ["resnet164v2", "resnet164"]
+    assert [e["name"] for e in deep_zoo.PLAN if e.get("keep_weights")] == [
+        "resnet164v2", "resnet164", f"resnet164v2_e{deep_zoo.LONG_EPOCHS}"]
 
 
 def test_the_built_in_plan_archives_into_the_repository_and_a_test_plan_nowhere(monkeypatch):
@@ -196,6 +201,9 @@ def test_a_pid_reused_by_another_program_is_not_a_campaign(tmp_path):
     other = _sleeper("something_else")
     try:
         (tmp_path / deep_zoo.PID_FILE).write_text(str(other.pid))
+        deadline = time.time() + 10  # its command line reads empty until the program has started
+        while not (pathlib.Path(f"/proc/{other.pid}/cmdline").read_bytes()) and time.time() < deadline:
+            time.sleep(0.01)
         assert deep_zoo.campaign_pid(str(tmp_path)) is None
         assert not deep_zoo.campaign_running(str(tmp_path))
     finally:
