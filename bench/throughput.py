@@ -2,7 +2,7 @@
 
     python bench/throughput.py [--models ResNet20V2 ResNet110V2 ResNet164V2 ResNet50V2 ResNet50V2:64] \
         [--batch_size 128 ResNet50V2=16] [--steps 5] [--warmup 2] [--repeats 3] [--jit both] \
-        [--frameworks ours ours_stock_bn ours_bf16 keras torch torch_compile] \
+        [--frameworks ours ours_stock_bn ours_bf16 ours_fp16 keras torch torch_compile] \
         [--backend tensorflow jax] [--json PATH]
     make bench-throughput      # all of it, into bench/results/throughput.json
 
@@ -12,8 +12,8 @@ A quick check of the script itself (tiny settings, numbers meaningless):
 
 The contenders: `ours`, a builder's model as a user gets it (`keras_resnetv2.build(name)`:
 BatchNorm through TF's fused kernel, float32); `ours_stock_bn`, the same net with Keras'
-own BatchNormalization (`fused_batchnorm=False`); `ours_bf16`, builder defaults under
-the `mixed_bfloat16` policy; keras.applications' model of the same name (ResNet50V2);
+own BatchNormalization (`fused_batchnorm=False`); `ours_bf16` and `ours_fp16`, builder
+defaults under the `mixed_bfloat16` and `mixed_float16` policies; keras.applications' model of the same name (ResNet50V2);
 the same net in PyTorch, eager and `torch.compile`d.
 
 What is timed, per model, on one synthetic batch (uniform random images of the
@@ -46,7 +46,9 @@ FLOP/s: forward FLOPs per image from `keras_resnetv2.models.flops.count_flops` (
 multiply-add of convs and Dense), a training step counted as 3x the forward. The
 peak is the best of a few float32 `--matmul_size` square matmuls measured in the
 same run, in each framework (TensorFlow for Keras under TF, JAX under JAX, torch for
-torch; NumPy's is shown too); share of peak = achieved / peak.
+torch; NumPy's is shown too); share of peak = achieved / peak. The mixed-precision rows
+of TensorFlow on a CPU are measured against TensorFlow's matmul peak in their own
+half type (bfloat16 matmuls run on AMX tiles where the CPU has them).
 
 Backends: `--backend` names the Keras backends to run. TensorFlow's rows run in this
 process (when it is Keras' backend here), JAX's in a subprocess of this script
@@ -90,8 +92,10 @@ from cpu_load import OtherLoad  # noqa: E402
 from throughput_report import MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
 
 MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2", "ResNet50V2")
-FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "keras", "torch", "torch_compile")
-KERAS_FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "keras")
+FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "ours_fp16", "keras", "torch", "torch_compile")
+KERAS_FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "ours_fp16", "keras")
+# The contenders that are builder defaults under a mixed-precision policy.
+HALF_POLICIES = {"ours_bf16": "mixed_bfloat16", "ours_fp16": "mixed_float16"}
 BACKENDS = ("tensorflow", "jax")
 JITS = {"both": ("off", "on"), "on": ("on",), "off": ("off",)}
 LEARNING_RATE = 0.01
@@ -216,7 +220,7 @@ def measure_model(entry, *, settings, device, backend):
     def ours(**kwargs):
         return keras_resnetv2.build(name, weights=None, input_shape=shape, classes=classes, **kwargs)
 
-    builders = {"ours": ours, "ours_stock_bn": lambda: ours(fused_batchnorm=False), "ours_bf16": ours}
+    builders = {"ours": ours, "ours_stock_bn": lambda: ours(fused_batchnorm=False), "ours_bf16": ours, "ours_fp16": ours}
     if hasattr(keras.applications, name):
         builders["keras"] = lambda: getattr(keras.applications, name)(weights=None, input_shape=shape, classes=classes)
     runners = []
@@ -225,7 +229,7 @@ def measure_model(entry, *, settings, device, backend):
             if framework not in frameworks:
                 continue
             reason = None if settings["keras_on_device"] else "JAX sees no GPU"
-            if framework == "ours_bf16" and device == "gpu":
+            if framework in HALF_POLICIES and device == "gpu":
                 reason = "the GPU section is bfloat16 already"
             if framework not in builders:
                 reason = "not in keras.applications"
@@ -234,7 +238,7 @@ def measure_model(entry, *, settings, device, backend):
                 continue
             keras.utils.set_random_seed(0)
             policy = keras.config.dtype_policy().name
-            keras.config.set_dtype_policy("mixed_bfloat16" if framework == "ours_bf16" else policy)
+            keras.config.set_dtype_policy(HALF_POLICIES.get(framework, policy))
             try:
                 model, runner = keras_runner(framework, builders[framework], jit=jit, x=x, y=y)
             finally:
@@ -289,8 +293,9 @@ def measure_model(entry, *, settings, device, backend):
     return record
 
 
-def matmul_peaks(device, n, repeats, *, with_torch):
-    """{framework: {"gflops": [...], "best": GFLOP/s}} of n x n matmuls in each framework here."""
+def matmul_peaks(device, n, repeats, *, with_torch, half_dtypes=()):
+    """{framework: {"gflops": [...], "best": GFLOP/s}} of n x n matmuls in each framework here;
+    under TensorFlow on a CPU also in each of `half_dtypes` ("tensorflow_bfloat16"...)."""
     timers = {}
     backend = keras.config.backend()
     dtype = "bfloat16" if device == "gpu" else "float32"
@@ -300,8 +305,11 @@ def matmul_peaks(device, n, repeats, *, with_torch):
         a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
         # The operands are arguments, not captured constants (Grappler would fold the
         # product at trace time), and the scalar out forces the product to be computed.
-        matmul = tf.function(lambda a, b: tf.reduce_sum(tf.linalg.matmul(a, b)))
+        matmul = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b), "float32")))
         timers["tensorflow"] = lambda: float(matmul(a, b))
+        for half in half_dtypes if device == "cpu" else ():  # the peak of the mixed-precision rows
+            a_half, b_half = tf.cast(a, half), tf.cast(b, half)
+            timers[f"tensorflow_{half}"] = lambda a=a_half, b=b_half: float(matmul(a, b))
     elif backend == "jax" and (device == "cpu" or any(d.platform == "gpu" for d in _jax_devices())):
         import jax
 
@@ -321,7 +329,7 @@ def matmul_peaks(device, n, repeats, *, with_torch):
             start = time.perf_counter()
             timer()
             seconds.append(time.perf_counter() - start)
-        peaks[framework] = _peak(n, seconds, dtype)
+        peaks[framework] = _peak(n, seconds, framework.partition("_")[2] or dtype)
     if with_torch:
         seconds = torch_reference().matmul_seconds(n, repeats=repeats, device="cuda" if device == "gpu" else "cpu",
                                                    dtype=dtype)
@@ -376,7 +384,9 @@ def run_section(settings, device):
     section["jits"] = list(settings["jits"])
     matmul_size = settings["matmul_size"] if device == "cpu" else GPU_MATMUL_SIZE
     log(f"[{backend} {device}] matmul peaks, n={matmul_size}")
-    section["peaks"] = matmul_peaks(device, matmul_size, settings["matmul_repeats"], with_torch=wants_torch)
+    half_dtypes = [HALF_POLICIES[f].split("_")[1] for f in HALF_POLICIES if f in settings["frameworks"]]
+    section["peaks"] = matmul_peaks(device, matmul_size, settings["matmul_repeats"], with_torch=wants_torch,
+                                    half_dtypes=half_dtypes)
     section["models"] = [measure_model(name, settings=settings, device=device, backend=backend)
                          for name in settings["models"]]
     return section

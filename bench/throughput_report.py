@@ -7,6 +7,7 @@ from cpu_load import BUSY_SHARE
 MODES = ("train", "infer")
 TRAIN_FLOPS_PER_FORWARD = 3  # forward, plus gradients w.r.t. activations and weights
 LABELS = {"ours": "ours", "ours_stock_bn": "ours, Keras' BN", "ours_bf16": "ours, mixed_bfloat16",
+          "ours_fp16": "ours, mixed_float16",
           "keras": "keras.applications", "torch": "torch", "torch_compile": "torch.compile"}
 
 
@@ -60,7 +61,8 @@ def throughput_table(section, reference=None):
     jit_label = {"off": "off", "on": "on (jax.jit)" if section["backend"] == "jax" else "on (XLA)"}
     header = ["model (batch)", "mode", "jit", "ours img/s", "ours, Keras' BN img/s", "ours / Keras' BN",
               "keras.applications img/s", "ours / keras", "torch img/s", "ours / torch", "torch.compile img/s",
-              "ours / torch.compile", "ours, mixed_bfloat16 img/s", "bfloat16 / keras", "bfloat16 / ours"]
+              "ours / torch.compile", "ours, mixed_bfloat16 img/s", "bfloat16 / keras", "bfloat16 / ours",
+              "ours, mixed_float16 img/s", "float16 / ours"]
     if reference:
         header.append("ours / ours TF (jit off)")
     rows = [header, ["---"] * len(header)]
@@ -68,15 +70,16 @@ def throughput_table(section, reference=None):
         tf_model = next((m for m in (reference or {}).get("models", ()) if m["model"] == model["model"]), None)
         for mode in MODES:
             for jit in section["jits"]:
-                ours, stock, bf16, keras_run = (_run(model, f, jit) for f in ("ours", "ours_stock_bn", "ours_bf16",
-                                                                               "keras"))
+                ours, stock, bf16, fp16, keras_run = (
+                    _run(model, f, jit) for f in ("ours", "ours_stock_bn", "ours_bf16", "ours_fp16", "keras"))
                 torch_run, compiled = _run(model, "torch"), _run(model, "torch_compile")
                 row = [f"{model['model']} ({model['batch_size']})", mode, jit_label[jit],
                        throughput_cell(ours, mode), throughput_cell(stock, mode), ratio_cell(ours, stock, mode),
                        throughput_cell(keras_run, mode), ratio_cell(ours, keras_run, mode),
                        throughput_cell(torch_run, mode), ratio_cell(ours, torch_run, mode),
                        throughput_cell(compiled, mode), ratio_cell(ours, compiled, mode),
-                       throughput_cell(bf16, mode), ratio_cell(bf16, keras_run, mode), ratio_cell(bf16, ours, mode)]
+                       throughput_cell(bf16, mode), ratio_cell(bf16, keras_run, mode), ratio_cell(bf16, ours, mode),
+                       throughput_cell(fp16, mode), ratio_cell(fp16, ours, mode)]
                 if reference:
                     row.append(ratio_cell(ours, tf_model and _run(tf_model, "ours", "off"), mode))
                 rows.append(row)
@@ -85,8 +88,10 @@ def throughput_table(section, reference=None):
 
 def flops_table(section):
     """Table 2 of `section`: achieved FLOP/s and their share of the framework's matmul peak."""
-    peak_of = {"ours": section["backend"], "ours_stock_bn": section["backend"], "ours_bf16": section["backend"],
-               "keras": section["backend"], "torch": "torch", "torch_compile": "torch"}
+    backend, peaks = section["backend"], section["peaks"]
+    peak_of = {"ours": backend, "ours_stock_bn": backend, "keras": backend, "torch": "torch", "torch_compile": "torch"}
+    for framework, half in (("ours_bf16", "bfloat16"), ("ours_fp16", "float16")):  # their own type's peak, if measured
+        peak_of[framework] = f"{backend}_{half}" if f"{backend}_{half}" in peaks else backend
     rows = [["model", "run", "forward GFLOPs/img", "training GFLOP/s", "training share of peak",
              "inference GFLOP/s", "inference share of peak", "matmul peak GFLOP/s"], ["---"] * 8]
     for model in section["models"]:

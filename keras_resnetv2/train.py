@@ -83,7 +83,10 @@ flags.DEFINE_boolean("sync_batchnorm", True, "Synchronize BatchNorm statistics a
 flags.DEFINE_boolean(
     "fused_batchnorm", True, "Train BatchNorm through TF's fused kernel where statistics are not synchronized."
 )
-flags.DEFINE_enum("precision", _DEFAULTS.precision, training.PRECISIONS, "Compute precision.")
+flags.DEFINE_enum(
+    "precision", _DEFAULTS.precision, training.PRECISIONS,
+    "Compute precision; auto: mixed_bfloat16 on a CPU with AMX-BF16 and no GPU, else float32 (a resumed run keeps its own).",
+)
 flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step.")
 flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.", lower_bound=1)
 flags.DEFINE_enum("order", None, list(ORDERS), "Override the architecture's activation order.")

@@ -9,10 +9,10 @@ from keras_resnetv2 import data as data_lib
 from keras_resnetv2.models.spec import ORDERS, SHORTCUTS, ResNetSpec
 from keras_resnetv2.models.variants import get_variant
 from keras_resnetv2.training.distribution import DISTRIBUTIONS
+from keras_resnetv2.training.precision import PRECISIONS, resolve_precision
 from keras_resnetv2.training.recipes import RECIPE_DEFAULTS, RECIPES
 from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITIES = ("auto", 0, 1, 2)
 # `ResNetSpec` fields that are also fields (and train.py flags) of their own.
 SPEC_FIELDS = ("order", "shortcut", "drop_path_rate")
@@ -58,8 +58,10 @@ class TrainConfig:
             are not synchronized (one replica, or `sync_batchnorm=False`): the same
             function, 1.09-1.37x faster training steps than Keras' layer on a 2-core
             CPU (the README's performance table; `keras_resnetv2.models.batchnorm`).
-        precision: `"float32"`, `"mixed_float16"` or `"mixed_bfloat16"`; the
-            classifier stays float32.
+        precision: `"auto"` (default: `mixed_bfloat16` on a CPU with AMX-BF16 and no
+            GPU, else float32; a resumed run keeps its backup's; see
+            `keras_resnetv2.training.precision`), `"float32"`, `"mixed_float16"` or
+            `"mixed_bfloat16"`; the classifier stays float32.
         jit_compile: XLA-compile the train step.
         steps_per_execution: train steps per `tf.function` call.
         order, shortcut: override the architecture's activation order / shortcut.
@@ -99,7 +101,7 @@ class TrainConfig:
     distribution: str = "auto"
     sync_batchnorm: bool = True
     fused_batchnorm: bool = True
-    precision: str = "float32"
+    precision: str = "auto"
     jit_compile: bool = False
     steps_per_execution: int = 1
     order: Optional[str] = None
@@ -180,9 +182,11 @@ class TrainConfig:
         self.architecture()  # validates
 
     def resolved(self):
-        """A copy with every `None` hyperparameter replaced by the recipe's default."""
+        """A copy with every `None` hyperparameter replaced by the recipe's default, and
+        `precision="auto"` by this machine's pick (`keras_resnetv2.training.precision`)."""
         defaults = RECIPE_DEFAULTS[self.recipe]
         changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        changes["precision"] = resolve_precision(self.precision)[0]
         return dataclasses.replace(self, **changes)  # validated again
 
     def to_dict(self):

@@ -12,7 +12,7 @@ import numpy as np
 from keras_resnetv2 import data as data_lib
 from keras_resnetv2.models.builder import ResNet
 from keras_resnetv2.training import artifacts
-from keras_resnetv2.training.backup import EpochBackup, StopOnNaN, identity_of, restore_backup
+from keras_resnetv2.training.backup import EpochBackup, StopOnNaN, identity_of, read_backup_state, restore_backup
 from keras_resnetv2.training.config import fit_verbosity
 from keras_resnetv2.training.distribution import (
     adapt_to_multi_worker,
@@ -20,6 +20,7 @@ from keras_resnetv2.training.distribution import (
     distributable,
     make_strategy,
 )
+from keras_resnetv2.training.precision import resolve_precision
 from keras_resnetv2.training.recipes import fit_default_warmup, make_optimizer
 
 
@@ -178,7 +179,11 @@ def run(config, *, command=None):
     """
     start = time.time()
     default_warmup = config.warmup_steps is None
-    config = config.resolved()
+    saved = read_backup_state(os.path.join(config.model_dir, "backup"))
+    precision, why = resolve_precision(config.precision, saved=saved["config"].get("precision") if saved else None)
+    if precision != config.precision:
+        print(f"Precision: {precision} (--precision={config.precision}: {why})", flush=True)
+    config = dataclasses.replace(config, precision=precision).resolved()
     distribution = make_strategy(config.distribution)
     check_global_batch(config.batch_size, distribution.num_replicas)
     backup_dir = os.path.join(config.model_dir, "backup")

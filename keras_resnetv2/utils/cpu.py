@@ -13,7 +13,8 @@ before TensorFlow (or Keras) gives every TensorFlow model of the process oneDNN'
 kernels, as TensorFlow itself does on newer CPUs. oneDNN computes the same functions
 in another order: results differ in float32 round-off. `TF_ENABLE_ONEDNN_OPTS=0`
 keeps Eigen's kernels; nothing happens when TensorFlow is imported already.
-`cpu_name()` names the processor, for the records of measured speeds.
+`cpu_name()` names the processor, for the records of measured speeds; `cpu_flags()`
+lists its features (`keras_resnetv2.training.precision` looks for AMX).
 """
 
 import os
@@ -51,3 +52,15 @@ def cpu_name(cpuinfo="/proc/cpuinfo"):
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The processor's feature flags (Linux's `cpuinfo`), a frozenset; empty where unknown."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()

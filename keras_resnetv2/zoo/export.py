@@ -103,7 +103,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
         "epochs": chosen["metrics"]["epochs"],
         "runs": [
             {"seed": r["config"]["train_config"]["seed"], "test_accuracy": r["metrics"]["test"]["accuracy"],
-             "command": _command(r["config"]["command"])}
+             "command": _command(r["config"]["command"], r["config"]["train_config"]["precision"])}
             for r in runs
         ],
     }
@@ -143,7 +143,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
         },
         "inference": speed.to_dict(),
         "urls": list(urls or []),
-        "command": _command(chosen["config"]["command"]),
+        "command": _command(chosen["config"]["command"], train_config["precision"]),
         "training": {
             **{k: train_config[k] for k in ("recipe", "epochs", "batch_size", "learning_rate", "weight_decay",
                                              "momentum", "nesterov", "warmup_steps", "augment", "precision")},
@@ -244,12 +244,15 @@ def _read_run(run_dir):
     return {"dir": run_dir, "config": config, "metrics": metrics, "weights": paths["weights"]}
 
 
-def _command(argv):
+def _command(argv, precision):
     """The recorded command line, portable: the interpreter as `python`, the training
     script as `train.py` (the checkout's) or `-m keras_resnetv2.train` (the package's),
-    and an absolute `--model_dir` from its last `runs` folder on (else `runs/` and its
-    last folder)."""
+    an absolute `--model_dir` from its last `runs` folder on (else `runs/` and its last
+    folder), and the run's `precision` as a flag where the command left it to `auto`
+    (which picks by machine)."""
     script, *flags = argv[1:]
+    if not any(flag.partition("=")[0] == "--precision" for flag in flags):
+        flags.append(f"--precision={precision}")
     if os.path.basename(script) == "train.py":
         parent = os.path.basename(os.path.dirname(os.path.abspath(script)))
         script = "-m keras_resnetv2.train" if parent == "keras_resnetv2" else "train.py"

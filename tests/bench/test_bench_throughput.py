@@ -79,9 +79,15 @@ def test_tables_show_missing_torch_and_ratios():
     runs = section["models"][0]["runs"]
     runs.append(dict(run, framework="ours_stock_bn", img_s={"train": [50.0], "infer": [300.0]}))
     runs.append(dict(run, framework="ours_bf16", img_s={"train": [150.0], "infer": [300.0]}))
+    runs.append(dict(run, framework="ours_fp16", img_s={"train": [80.0], "infer": [300.0]}))
     table = throughput_report.throughput_table(section)
     assert "| 100.0 (90.0-110.0) | 50.0 (50.0-50.0) | 2.00 | - |" in table
-    assert table.splitlines()[2].endswith("| 150.0 (150.0-150.0) |  | 1.50 |")
+    assert table.splitlines()[2].endswith("| 150.0 (150.0-150.0) |  | 1.50 | 80.0 (80.0-80.0) | 0.80 |")
+    # A half-precision row's share of peak is against its own type's peak, where one was measured.
+    section["peaks"]["tensorflow_bfloat16"] = {"best": 300.0}
+    flops = throughput_report.flops_table(section)
+    assert "| ResNet20V2 | ours, mixed_bfloat16, jit off | 0.100 | 45.0 | 15.0% |" in flops
+    assert "| ResNet20V2 | ours, mixed_float16, jit off | 0.100 | 24.0 | 24.0% |" in flops
 
 
 def test_a_model_entry_may_name_its_input_size_and_its_own_batch():
@@ -105,7 +111,7 @@ def test_quick_run_writes_tables_and_json(tmp_path, capsys):
     """In-process for TensorFlow's rows; JAX's run in the script's own subprocess."""
     path = tmp_path / "throughput.json"
     load("throughput").main(
-        ["--quick", "--models", "ResNet20V2", "--frameworks", "ours", "ours_stock_bn", "ours_bf16", "keras", "torch",
+        ["--quick", "--models", "ResNet20V2", "--frameworks", "ours", "ours_stock_bn", "ours_bf16", "ours_fp16", "keras", "torch",
          "--backend", "tensorflow", "jax", "--jit", "off", "--steps", "1", "--json", str(path)])
     out = capsys.readouterr().out
     for heading in ("## Same architecture", "## tensorflow backend, CPU", "## jax backend, CPU", "## jax backend, GPU",
@@ -124,6 +130,7 @@ def test_quick_run_writes_tables_and_json(tmp_path, capsys):
         assert runs["keras"]["skipped"] == "not in keras.applications"
         assert len(runs["ours"]["seconds"]["train"]) == 2 and min(runs["ours"]["img_s"]["infer"]) > 0
         assert min(runs["ours_stock_bn"]["img_s"]["train"]) > 0 and min(runs["ours_bf16"]["img_s"]["train"]) > 0
+        assert min(runs["ours_fp16"]["img_s"]["train"]) > 0
         if importlib.util.find_spec("torch") is None:
             assert runs["torch"]["skipped"] == "torch not installed (pip install -e .[bench])"
         else:
@@ -134,9 +141,11 @@ def test_quick_run_writes_tables_and_json(tmp_path, capsys):
 def test_matmul_peaks_are_computed_not_folded():
     """A product of captured constants is folded at trace time: a peak far above NumPy's."""
     throughput = load("throughput")
-    peaks = throughput.matmul_peaks("cpu", 512, 2, with_torch=False)
-    assert set(peaks) >= {"tensorflow", "numpy"}
+    peaks = throughput.matmul_peaks("cpu", 512, 2, with_torch=False, half_dtypes=["bfloat16"])
+    assert set(peaks) >= {"tensorflow", "numpy", "tensorflow_bfloat16"}
     assert 0 < peaks["tensorflow"]["best"] < 20 * peaks["numpy"]["best"]
+    assert peaks["tensorflow_bfloat16"]["dtype"] == "bfloat16" and peaks["tensorflow"]["dtype"] == "float32"
+    assert 0 < peaks["tensorflow_bfloat16"]["best"] < 100 * peaks["numpy"]["best"]
 
 
 @pytest.mark.slow  # the bench end to end

@@ -34,7 +34,7 @@ ARTIFACTS = ("model.weights.h5", "config.json", "metrics.json", "curves.png", "l
         ("dataset", "mnist", "`dataset` must be one of ['fashion_mnist', 'cifar10'"),
         ("recipe", "cosine", "`recipe` must be one of ['paper', 'budget']"),
         ("distribution", "horovod", "`distribution` must be one of ['auto', 'mirrored', 'one_device'"),
-        ("precision", "float16", "`precision` must be one of ['float32', 'mixed_float16', 'mixed_bfloat16']"),
+        ("precision", "float16", "`precision` must be one of ['auto', 'float32', 'mixed_float16', 'mixed_bfloat16']"),
         ("order", "preact", "`order` must be one of ['original'"),
         ("shortcut", "gated", "`shortcut` must be one of ['identity'"),
         ("epochs", 0, "`epochs` must be an integer >= 1 or None."),
@@ -280,6 +280,17 @@ def test_resume_refuses_a_backup_of_another_run(fashion_mnist_dir, tmp_path):
     (backup_dir / "state.json").write_text(json.dumps({"epoch": 1, "weights": "x", "history": [], "config": other}))
     with pytest.raises(ValueError, match=r"different config \(seed: 5 -> 0\).*--model_dir"):
         training.run(_tiny_config(tmp_path / "run"))
+
+
+def test_a_resumed_run_keeps_its_backups_precision(fashion_mnist_dir, tmp_path, capsys):
+    """`precision="auto"` adopts the backup's (the refusal names only the seed), and says so."""
+    backup_dir = tmp_path / "run" / "backup"
+    backup_dir.mkdir(parents=True)
+    other = backup.identity_of(_tiny_config(tmp_path / "run", seed=5, precision="mixed_float16").resolved())
+    (backup_dir / "state.json").write_text(json.dumps({"epoch": 1, "weights": "x", "history": [], "config": other}))
+    with pytest.raises(ValueError, match=r"different config \(seed: 5 -> 0\)\."):
+        training.run(_tiny_config(tmp_path / "run"))
+    assert "Precision: mixed_float16 (--precision=auto: the backup's precision)" in capsys.readouterr().out
 
 
 def _wait_for(predicate, process, timeout):

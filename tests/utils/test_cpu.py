@@ -32,3 +32,12 @@ def test_importing_the_package_first_turns_onednn_on(subprocess_env):
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "True"]  # set, and TensorFlow imported after it
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path):
+    from keras_resnetv2.utils.cpu import cpu_flags
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n\n")
+    assert cpu_flags(str(cpuinfo)) == {"fpu", "avx2", "amx_bf16", "amx_tile"}
+    assert cpu_flags(str(tmp_path / "absent")) == frozenset()

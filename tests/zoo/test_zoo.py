@@ -188,16 +188,18 @@ def test_train_py_refuses_an_unexportable_run_before_training(tiny_train_args, t
         assert not (tmp_path / f"run{i}" / "log.csv").exists()
 
 
-def test_the_recorded_command_is_portable():
+def test_the_recorded_command_is_portable_and_names_its_precision():
     from keras_resnetv2.zoo.export import _command
 
     campaign = ["/usr/bin/python3.11", "/work/campaign/train.py", "--model=ResNet164V2", "--spec_options={\"a\": 1}",
-                "--model_dir=/work/main/runs/deep_zoo/resnet164v2/"]
-    assert _command(campaign) == ("python train.py --model=ResNet164V2 '--spec_options={\"a\": 1}' "
-                                  "--model_dir=runs/deep_zoo/resnet164v2")
+                "--model_dir=/work/main/runs/deep_zoo/resnet164v2/", "--precision=float32"]
+    assert _command(campaign, "float32") == ("python train.py --model=ResNet164V2 '--spec_options={\"a\": 1}' "
+                                             "--model_dir=runs/deep_zoo/resnet164v2 --precision=float32")
     installed = ["python", "/venv/lib/site-packages/keras_resnetv2/train.py", "--model_dir=runs/mine"]
-    assert _command(installed) == "python -m keras_resnetv2.train --model_dir=runs/mine"  # relative: kept
-    assert _command(["python", "train.py", "--model_dir=/tmp/a/b"]) == "python train.py --model_dir=runs/b"
+    assert _command(installed, "float32") == (  # relative: kept; `auto`'s pick made explicit
+        "python -m keras_resnetv2.train --model_dir=runs/mine --precision=float32")
+    assert _command(["python", "train.py", "--model_dir=/tmp/a/b"], "mixed_bfloat16") == (
+        "python train.py --model_dir=runs/b --precision=mixed_bfloat16")
 
 
 def test_the_export_names_what_a_modified_run_changes():

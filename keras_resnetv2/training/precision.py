@@ -1,0 +1,60 @@
+"""The compute precision of a training run, and what `"auto"` picks on this machine.
+
+`"auto"` (train.py's default) is `mixed_bfloat16` on a host whose CPU has AMX-BF16
+(Intel Sapphire Rapids and later: oneDNN runs bfloat16 convolutions on its tile
+units) and that TensorFlow sees no GPU on; `float32` everywhere else. What decided it,
+measured with the fused BatchNorm (`bench/throughput.py`, `train_on_batch`, batch 128,
+2 cores): on an AMX Xeon ResNet-20V2 trains 1.77x faster under `mixed_bfloat16` than in
+float32 (1,263 vs 715 img/s), to the same Fashion-MNIST accuracy (README, "Mixed
+precision"); on CPUs with AVX-512 BF16 but no AMX (AMD EPYC) bfloat16 was slower than
+float32 (596 vs 709 img/s), and on AVX2 CPUs, which emulate it, ten times slower.
+`mixed_float16` is never picked: no CPU measured here ran it faster than float32.
+GPUs keep float32, as before: not measured here.
+
+A resumed run keeps the precision its backup was trained in, whatever `"auto"` picks
+on the machine it resumes on (`resolve_precision(..., saved=...)`).
+"""
+
+from keras_resnetv2.utils.cpu import cpu_flags
+
+AUTO = "auto"
+PRECISIONS = (AUTO, "float32", "mixed_float16", "mixed_bfloat16")
+# The CPU feature (Linux's name in /proc/cpuinfo) under which "auto" picks bfloat16.
+BFLOAT16_CPU_FLAG = "amx_bf16"
+
+
+def auto_precision(*, flags=None, gpus=None):
+    """The precision `"auto"` picks, and why, as `(precision, reason)`.
+
+    Args:
+        flags: the CPU's feature flags (default: this machine's, `cpu_flags()`).
+        gpus: how many GPUs TensorFlow sees (default: asks TensorFlow).
+    """
+    flags = cpu_flags() if flags is None else flags
+    gpus = _visible_gpus() if gpus is None else gpus
+    if gpus:
+        return "float32", f"{gpus} GPU(s) visible: float32, as measured nowhere else"
+    if BFLOAT16_CPU_FLAG in flags:
+        return "mixed_bfloat16", "the CPU has AMX-BF16"
+    return "float32", "the CPU has no AMX-BF16"
+
+
+def resolve_precision(precision, *, saved=None, flags=None, gpus=None):
+    """`precision`, with `"auto"` replaced, as `(precision, reason)`.
+
+    Args:
+        precision: one of `PRECISIONS`.
+        saved: the precision of the backup a run resumes from, if any: `"auto"` keeps it.
+        flags, gpus: as in `auto_precision`.
+    """
+    if precision != AUTO:
+        return precision, "as asked"
+    if saved is not None:
+        return saved, "the backup's precision"
+    return auto_precision(flags=flags, gpus=gpus)
+
+
+def _visible_gpus():
+    import tensorflow as tf  # optional dependency: TensorFlow (the [train] extra)
+
+    return len(tf.config.list_physical_devices("GPU"))
