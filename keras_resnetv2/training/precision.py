@@ -3,13 +3,18 @@
 `"auto"` (train.py's default) is `mixed_bfloat16` on a host whose CPU has AMX-BF16
 (Intel Sapphire Rapids and later: oneDNN runs bfloat16 convolutions on its tile
 units) and that TensorFlow sees no GPU on; `float32` everywhere else. What decided it,
-measured with the fused BatchNorm (`bench/throughput.py`, `train_on_batch`, batch 128,
-2 cores): on an AMX Xeon ResNet-20V2 trains 1.77x faster under `mixed_bfloat16` than in
-float32 (1,263 vs 715 img/s), to the same Fashion-MNIST accuracy (README, "Mixed
-precision"); on CPUs with AVX-512 BF16 but no AMX (AMD EPYC) bfloat16 was slower than
-float32 (596 vs 709 img/s), and on AVX2 CPUs, which emulate it, ten times slower.
-`mixed_float16` is never picked: no CPU measured here ran it faster than float32.
-GPUs keep float32, as before: not measured here.
+measured with the fused BatchNorm on 2 cores (README, "Mixed precision"):
+
+* AMX Xeon: `train_on_batch` (32x32, batch 128) 1.74x float32 for ResNet-20V2 (1,214 vs
+  699 img/s), 1.87x ResNet-110V2, 1.27x ResNet-164V2; ResNet-20V2 on Fashion-MNIST
+  (`--recipe=budget --epochs=5`) reached 92.12% test accuracy against 92.25% in float32,
+  a gap within the seed noise measured at depth 56 (0.13-0.26 point standard deviation).
+* AMD EPYC with AVX-512 BF16 but no AMX: bfloat16 slower than float32 (596 vs 709 img/s);
+  AVX2 EPYC, which emulates it: ten times slower.
+* `mixed_float16` is never picked: on the AMX Xeon it trained at 4.1 img/s (TensorFlow's
+  float16 convolution gradients on a CPU; Keras' BatchNorm alike), on the AVX2 EPYC 4x
+  slower than float32.
+* GPUs keep float32, as before: not measured here.
 
 A resumed run keeps the precision its backup was trained in, whatever `"auto"` picks
 on the machine it resumes on (`resolve_precision(..., saved=...)`).
