@@ -89,13 +89,11 @@ from keras_resnetv2.utils.checks import fail  # noqa: E402
 from keras_resnetv2.utils.cpu import cpu_name  # noqa: E402
 from keras_resnetv2.models.variants import get_variant  # noqa: E402
 from cpu_load import OtherLoad  # noqa: E402
-from throughput_report import MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
+from throughput_report import HALF_DTYPES, MODES, images_per_second, matmul_flops_per_second, report, run_label  # noqa: E402
 
 MODELS = ("ResNet20V2", "ResNet110V2", "ResNet164V2", "ResNet50V2")
 FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "ours_fp16", "keras", "torch", "torch_compile")
 KERAS_FRAMEWORKS = ("ours", "ours_stock_bn", "ours_bf16", "ours_fp16", "keras")
-# The contenders that are builder defaults under a mixed-precision policy.
-HALF_POLICIES = {"ours_bf16": "mixed_bfloat16", "ours_fp16": "mixed_float16"}
 BACKENDS = ("tensorflow", "jax")
 JITS = {"both": ("off", "on"), "on": ("on",), "off": ("off",)}
 LEARNING_RATE = 0.01
@@ -229,7 +227,7 @@ def measure_model(entry, *, settings, device, backend):
             if framework not in frameworks:
                 continue
             reason = None if settings["keras_on_device"] else "JAX sees no GPU"
-            if framework in HALF_POLICIES and device == "gpu":
+            if framework in HALF_DTYPES and device == "gpu":
                 reason = "the GPU section is bfloat16 already"
             if framework not in builders:
                 reason = "not in keras.applications"
@@ -238,7 +236,7 @@ def measure_model(entry, *, settings, device, backend):
                 continue
             keras.utils.set_random_seed(0)
             policy = keras.config.dtype_policy().name
-            keras.config.set_dtype_policy(HALF_POLICIES.get(framework, policy))
+            keras.config.set_dtype_policy(f"mixed_{HALF_DTYPES[framework]}" if framework in HALF_DTYPES else policy)
             try:
                 model, runner = keras_runner(framework, builders[framework], jit=jit, x=x, y=y)
             finally:
@@ -296,7 +294,7 @@ def measure_model(entry, *, settings, device, backend):
 def matmul_peaks(device, n, repeats, *, with_torch, half_dtypes=()):
     """{framework: {"gflops": [...], "best": GFLOP/s}} of n x n matmuls in each framework here;
     under TensorFlow on a CPU also in each of `half_dtypes` ("tensorflow_bfloat16"...)."""
-    timers = {}
+    timers, dtypes = {}, {}
     backend = keras.config.backend()
     dtype = "bfloat16" if device == "gpu" else "float32"
     if backend == "tensorflow":
@@ -310,6 +308,7 @@ def matmul_peaks(device, n, repeats, *, with_torch, half_dtypes=()):
         for half in half_dtypes if device == "cpu" else ():  # the peak of the mixed-precision rows
             a_half, b_half = tf.cast(a, half), tf.cast(b, half)
             timers[f"tensorflow_{half}"] = lambda a=a_half, b=b_half: float(matmul(a, b))
+            dtypes[f"tensorflow_{half}"] = half
     elif backend == "jax" and (device == "cpu" or any(d.platform == "gpu" for d in _jax_devices())):
         import jax
 
@@ -329,7 +328,7 @@ def matmul_peaks(device, n, repeats, *, with_torch, half_dtypes=()):
             start = time.perf_counter()
             timer()
             seconds.append(time.perf_counter() - start)
-        peaks[framework] = _peak(n, seconds, framework.partition("_")[2] or dtype)
+        peaks[framework] = _peak(n, seconds, dtypes.get(framework, dtype))
     if with_torch:
         seconds = torch_reference().matmul_seconds(n, repeats=repeats, device="cuda" if device == "gpu" else "cpu",
                                                    dtype=dtype)
@@ -384,7 +383,7 @@ def run_section(settings, device):
     section["jits"] = list(settings["jits"])
     matmul_size = settings["matmul_size"] if device == "cpu" else GPU_MATMUL_SIZE
     log(f"[{backend} {device}] matmul peaks, n={matmul_size}")
-    half_dtypes = [HALF_POLICIES[f].split("_")[1] for f in HALF_POLICIES if f in settings["frameworks"]]
+    half_dtypes = [half for framework, half in HALF_DTYPES.items() if framework in settings["frameworks"]]
     section["peaks"] = matmul_peaks(device, matmul_size, settings["matmul_repeats"], with_torch=wants_torch,
                                     half_dtypes=half_dtypes)
     section["models"] = [measure_model(name, settings=settings, device=device, backend=backend)

@@ -6,6 +6,8 @@ from cpu_load import BUSY_SHARE
 
 MODES = ("train", "infer")
 TRAIN_FLOPS_PER_FORWARD = 3  # forward, plus gradients w.r.t. activations and weights
+# The contenders that are builder defaults under a mixed-precision policy, and their half type.
+HALF_DTYPES = {"ours_bf16": "bfloat16", "ours_fp16": "float16"}
 LABELS = {"ours": "ours", "ours_stock_bn": "ours, Keras' BN", "ours_bf16": "ours, mixed_bfloat16",
           "ours_fp16": "ours, mixed_float16",
           "keras": "keras.applications", "torch": "torch", "torch_compile": "torch.compile"}
@@ -90,7 +92,7 @@ def flops_table(section):
     """Table 2 of `section`: achieved FLOP/s and their share of the framework's matmul peak."""
     backend, peaks = section["backend"], section["peaks"]
     peak_of = {"ours": backend, "ours_stock_bn": backend, "keras": backend, "torch": "torch", "torch_compile": "torch"}
-    for framework, half in (("ours_bf16", "bfloat16"), ("ours_fp16", "float16")):  # their own type's peak, if measured
+    for framework, half in HALF_DTYPES.items():  # their own type's peak, if measured
         peak_of[framework] = f"{backend}_{half}" if f"{backend}_{half}" in peaks else backend
     rows = [["model", "run", "forward GFLOPs/img", "training GFLOP/s", "training share of peak",
              "inference GFLOP/s", "inference share of peak", "matmul peak GFLOP/s"], ["---"] * 8]

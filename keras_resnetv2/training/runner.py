@@ -179,14 +179,14 @@ def run(config, *, command=None):
     """
     start = time.time()
     default_warmup = config.warmup_steps is None
-    saved = read_backup_state(os.path.join(config.model_dir, "backup"))
+    backup_dir = os.path.join(config.model_dir, "backup")
+    saved = read_backup_state(backup_dir)
     precision, why = resolve_precision(config.precision, saved=saved["config"].get("precision") if saved else None)
     if precision != config.precision:
         print(f"Precision: {precision} (--precision={config.precision}: {why})", flush=True)
     config = dataclasses.replace(config, precision=precision).resolved()
     distribution = make_strategy(config.distribution)
     check_global_batch(config.batch_size, distribution.num_replicas)
-    backup_dir = os.path.join(config.model_dir, "backup")
     if distribution.is_chief:
         artifacts.check_writable(config.model_dir)
 
