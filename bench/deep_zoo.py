@@ -136,13 +136,21 @@ def _flag(flags, name, default=None):
     return default
 
 
+def same_flags(a, b):
+    """Whether the flag lists `a` and `b` ask train.py for the same run: absl reads flags in
+    any order, so order does not count (a flag given twice does: the last one wins)."""
+    def by_name(flags):
+        return {f.split("=", 1)[0]: f for f in flags}
+    return by_name(a) == by_name(b)
+
+
 def archived_metrics(archive, entry):
     """The metrics of `entry` archived in `archive`, or None (none, another run's flags, or
     a `keep_weights` run whose weights are not archived)."""
     if archive is None:
         return None
     record = _read_json(os.path.join(archive, f"{entry['name']}.json"))
-    if record is None or record.get("flags") != list(entry["flags"]):
+    if record is None or not same_flags(record.get("flags", []), entry["flags"]):
         return None
     if entry.get("keep_weights") and not all(
         os.path.isfile(os.path.join(archive, entry["name"], f)) for f in KEPT_FILES

@@ -87,10 +87,23 @@ def test_finished_runs_are_archived_and_outlive_the_runs_folder(tmp_path, capsys
     deep_zoo.status(str(fresh), plan, str(archive))
     assert re.search(r"^b\s+done\s+2/2\s+0\.9200", capsys.readouterr().out, re.M)
 
+    reordered = dict(plan[1], flags=plan[1]["flags"][::-1])  # absl reads flags in any order: the same run
+    assert deep_zoo.run_state(str(fresh), reordered, str(archive))["state"] == "done"
     changed = dict(plan[1], flags=plan[1]["flags"] + ["--label_smoothing=0.2"])  # another run: not done
     assert deep_zoo.run_state(str(fresh), changed, str(archive))["state"] == "pending"
     with pytest.raises(FileNotFoundError, match="has not finished"):
         deep_zoo.archive_run(str(fresh), str(archive), plan[0])
+
+
+def test_every_committed_record_counts_its_plan_run_as_done(tmp_path):
+    """The committed archive against the built-in plan: a record whose run the plan no longer
+    recognises would be trained again from epoch 0 (hours) on the next machine."""
+    archive = deep_zoo.DEFAULT_ARCHIVE
+    names = [e["name"] for e in deep_zoo.PLAN if os.path.isfile(os.path.join(archive, f"{e['name']}.json"))]
+    assert len(names) >= 7  # six depth-56 noise runs and ResNet-164V2
+    for entry in deep_zoo.PLAN:
+        if entry["name"] in names:
+            assert deep_zoo.run_state(str(tmp_path), entry, archive)["state"] == "done", entry["name"]
 
 
 def test_a_keep_weights_run_archives_a_folder_the_zoo_export_takes(tmp_path):
