@@ -23,6 +23,10 @@ training step (`train_on_batch`, SGD, batch `--batch_size`, jit off, as in
 Each figure is also given as a share of the float32 matmul peak measured in the same
 run (training FLOPs = 3x the forward FLOPs, as in `bench/throughput.py`). Rounds
 interleave the four; figures are medians of `--repeats` rounds. TensorFlow only.
+
+Beside the fused BatchNorms' time a step (fused minus no BN), the table gives the least
+time any BatchNorm kernel could take: the bytes it must move (`BN_PASSES` passes over
+every BN input) at the memory bandwidth measured in the same run (a large in-place `assign_add`).
 """
 
 import argparse
@@ -30,6 +34,7 @@ import json
 import os
 import statistics
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -44,6 +49,40 @@ from keras_resnetv2.models.flops import count_flops  # noqa: E402
 from keras_resnetv2.models.variants import get_variant  # noqa: E402
 
 IMPLEMENTATIONS = ("keras", "fused", "no_bn", "no_bn_no_relu")
+# Passes over a BatchNorm's input a training step makes at least, with batch statistics
+# unknown until the input is read: forward 3 (read for the statistics; read and write to
+# normalize), backward 5 (read the gradient and the input for the two reductions; read
+# both and write the input's gradient).
+BN_PASSES = 8
+BANDWIDTH_BYTES = 256 * 2**20  # per operand of the bandwidth's tf.add: far beyond any cache
+
+
+def memory_bandwidth(nbytes=BANDWIDTH_BYTES, repeats=5):
+    """Best GB/s of `v.assign_add(a)` over float32 operands of `nbytes` each (two read, one
+    written, in place: a fresh output would time page faults too, 7 GB/s here against 37)."""
+    import tensorflow as tf
+
+    a = tf.random.uniform([nbytes // 4])
+    v = tf.Variable(tf.zeros_like(a))
+
+    @tf.function
+    def add(a):
+        v.assign_add(a)
+        return tf.constant(0.0)  # a tensor to wait for: the add has run when it is read
+
+    float(add(a))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(add(a))
+        best = min(best, time.perf_counter() - start)
+    return 3 * nbytes / best / 1e9
+
+
+def batchnorm_input_bytes(model, batch_size, itemsize=4):
+    """Bytes of the inputs of `model`'s BatchNormalization layers for one batch."""
+    return sum(int(np.prod(layer.input.shape[1:])) * batch_size * itemsize
+               for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
 
 
 class Skipped(keras.layers.Layer):
@@ -85,7 +124,7 @@ def check_same_outputs(reference, fused, x):
     return error
 
 
-def measure(name, args):
+def measure(name, args, bandwidth):
     variant = get_variant(name)
     size = variant.spec().default_input_size
     rng = np.random.default_rng(0)
@@ -112,26 +151,34 @@ def measure(name, args):
     speeds = {impl: statistics.median(images_per_second(args.batch_size, args.steps, r.record["seconds"]["train"]))
               for impl, r in runners.items()}
     train_flops = 3 * count_flops(base)
+    bn_bytes = batchnorm_input_bytes(base, args.batch_size)
     return {"model": name, "batch_size": args.batch_size, "bn_layers": bn_layers, "relu_layers": relu_layers,
             "max_abs_difference": error,
             "train_img_per_s": speeds, "train_gflops_per_image": train_flops / 1e9,
             "bn_share_of_step": 1.0 - speeds["keras"] / speeds["no_bn"],
             "fused_bn_share_of_step": 1.0 - speeds["fused"] / speeds["no_bn"],
             "relu_share_of_step_without_bn": 1.0 - speeds["no_bn"] / speeds["no_bn_no_relu"],
-            "fused_speedup": speeds["fused"] / speeds["keras"]}
+            "fused_speedup": speeds["fused"] / speeds["keras"],
+            "bn_input_bytes": bn_bytes, "bn_floor_s": BN_PASSES * bn_bytes / (bandwidth * 1e9),
+            "fused_bn_s": args.batch_size / speeds["fused"] - args.batch_size / speeds["no_bn"]}
 
 
-def report(rows, peak):
-    """The table: img/s of each implementation with its share of the matmul `peak` (GFLOP/s)."""
-    lines = [f"Training img/s (share of the {peak:.1f} GFLOP/s float32 matmul peak measured in this run).", "",
+def report(rows, peak, bandwidth):
+    """The table: img/s of each implementation with its share of the matmul `peak` (GFLOP/s),
+    and the fused BatchNorms' time against the floor at `bandwidth` (GB/s)."""
+    lines = [f"Training img/s (share of the {peak:.1f} GFLOP/s float32 matmul peak measured in this run). "
+             f"BN floor: {BN_PASSES} passes over the BN inputs at the {bandwidth:.1f} GB/s of memory measured "
+             "in this run.", "",
              "| model (batch) | BN layers | Keras BN | fused BN | no BN | no BN, no ReLU | BN share of the step: "
-             "Keras / fused | fused / Keras |", "|---|---|---|---|---|---|---|---|"]
+             "Keras / fused | fused / Keras | BN inputs, GB | fused BN s/step | BN floor s/step |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = [f"{r['train_img_per_s'][impl]:.1f} ({100 * r['train_img_per_s'][impl] * r['train_gflops_per_image'] / peak:.0f}%)"
                  for impl in IMPLEMENTATIONS]
         lines.append(f"| {r['model']} ({r['batch_size']}) | {r['bn_layers']} | {' | '.join(cells)} | "
                      f"{100 * r['bn_share_of_step']:.0f}% / {100 * r['fused_bn_share_of_step']:.0f}% | "
-                     f"{r['fused_speedup']:.2f}x |")
+                     f"{r['fused_speedup']:.2f}x | {r['bn_input_bytes'] / 1e9:.3f} | {r['fused_bn_s']:.3f} | "
+                     f"{r['bn_floor_s']:.3f} |")
     return "\n".join(lines)
 
 
@@ -152,12 +199,14 @@ def main(argv=None):
         raise SystemExit(f"This bench is about TensorFlow's kernels; Keras' backend is {keras.backend.backend()!r}.")
     start = machine()
     peak = matmul_peaks("cpu", args.matmul_size, 3, with_torch=False)["tensorflow"]
-    rows = [measure(name, args) for name in args.models]
-    table = report(rows, peak["best"])
+    bandwidth = memory_bandwidth()
+    rows = [measure(name, args, bandwidth) for name in args.models]
+    table = report(rows, peak["best"], bandwidth)
     print(table)
     if args.json:
         atomic_write_text(args.json, json.dumps(
-            {"machine": start, "versions": versions(), "settings": vars(args), "matmul_peak": peak, "rows": rows}, indent=1))
+            {"machine": start, "versions": versions(), "settings": vars(args), "matmul_peak": peak,
+             "memory_gb_per_s": bandwidth, "rows": rows}, indent=1))
         atomic_write_text(os.path.splitext(args.json)[0] + ".md", table + "\n")
 
 

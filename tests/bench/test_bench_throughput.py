@@ -158,7 +158,20 @@ def test_batchnorm_cost_bench_runs_and_checks_the_fused_outputs(tmp_path, capsys
     row = result["rows"][0]
     assert row["max_abs_difference"] < 1e-4 and set(row["train_img_per_s"]) == {"keras", "fused", "no_bn", "no_bn_no_relu"}
     assert row["relu_layers"] == 19 and result["matmul_peak"]["best"] > 0  # every ReLU layer skipped in the last
+    assert result["memory_gb_per_s"] > 0 and 0 < row["bn_floor_s"] and row["bn_input_bytes"] > 0
     assert "| model (batch) |" in (tmp_path / "batchnorm_cost.md").read_text()
+    assert "BN floor s/step" in (tmp_path / "batchnorm_cost.md").read_text()
+
+
+def test_batchnorm_floor_counts_every_batchnorm_input():
+    """ResNet-20V2 at 32x32: six BNs on 32x32x16 in stage 1; in stage 2 one on its 32x32x16
+    input and five on 16x16x32; stage 3 likewise one on 16x16x32 and five on 8x8x64; the
+    final BN on 8x8x64."""
+    bench = load("batchnorm_cost")
+    model = keras_resnetv2.ResNet20V2(weights=None)
+    per_image = 7 * 32 * 32 * 16 + 6 * 16 * 16 * 32 + 6 * 8 * 8 * 64
+    assert bench.batchnorm_input_bytes(model, 2) == 2 * 4 * per_image
+    assert bench.memory_bandwidth(nbytes=2**20, repeats=1) > 0
 
 
 def test_batchnorm_cost_bench_refuses_a_non_positive_count(capsys):
