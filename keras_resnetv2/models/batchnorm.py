@@ -27,15 +27,20 @@ traced. After a bias-free convolution (a `Conv2D` op), the fused kernel: TensorF
 graph optimizer (the remapper, with oneDNN) then folds it and its ReLU into the
 convolution. Anywhere else (after an addition, as each pre-activation unit's first
 BatchNorm is, after a bias, or run eagerly) Keras' own formula,
-`x * inv + (beta - mean * inv)`. In float32, where TensorFlow runs through oneDNN and
-every device is a CPU (`depthwise_form_fuses`), it is computed as a 1x1 depthwise
-convolution by `inv` and a bias: the same multiply and add per element, which the
-remapper fuses with the following ReLU into one oneDNN op, one pass over the
-activations instead of three. Otherwise it is computed in element-wise ops: without
-oneDNN the depthwise form took 1.4-3.4x their time
+`x * inv + (beta - mean * inv)`. In float32 and bfloat16 (`DEPTHWISE_DTYPES`, the
+layer's compute dtype), where TensorFlow runs through oneDNN and every device is a CPU
+(`depthwise_form_fuses`), it is computed as a 1x1 depthwise convolution by `inv` and a
+bias in that dtype: the same multiply and add per element, which the remapper fuses
+with the following ReLU into one oneDNN op, one pass over the activations instead of
+three. Under `mixed_bfloat16` `inv` and the shift are rounded to bfloat16 first, where
+Keras' layer computes in float32 and rounds its output: the outputs differ by bfloat16
+round-off. On an AMX Xeon ResNet-164V2 then predicts 1.45x faster in bfloat16 than in
+float32, where the formula with its casts made it 0.70x
+(`bench/results/throughput_amx_bf16_inference.md`). Otherwise it is
+computed in element-wise ops: without oneDNN the depthwise form took 1.4-3.4x their time
 (`bench/results/inference_profile_no_onednn.md`); on a GPU or TPU, XLA (Keras' default
-there) fuses them; under a mixed-precision policy a cast would stand between the bias
-and the ReLU. The choice is made when the graph is traced, on the machine tracing it:
+there) fuses them; TensorFlow's float16 convolutions on a CPU are slow. The choice is
+made when the graph is traced, on the machine tracing it:
 a model compiled with `jit_compile=True` on a CPU runs the depthwise form inside XLA,
 and a graph traced on a CPU-only host keeps it wherever it runs later.
 
@@ -61,6 +66,8 @@ from keras_resnetv2._compat.keras import serialize_as
 from keras_resnetv2._compat.tensorflow import onednn_enabled
 
 FUSED_DTYPES = ("float32", "float16", "bfloat16")
+# Compute dtypes in which the inference form after an addition is the depthwise convolution.
+DEPTHWISE_DTYPES = ("float32", "bfloat16")
 # Ops the remapper folds a following inference FusedBatchNorm (and its ReLU) into.
 FOLDING_PRODUCERS = ("Conv2D", "DepthwiseConv2dNative")
 
@@ -99,7 +106,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         producer = getattr(inputs, "op", None)  # a graph tensor's op; eager tensors have none
         if producer is not None and producer.type in FOLDING_PRODUCERS:
             return self._fused_inference(tf, inputs, gamma, beta)
-        if self.compute_dtype == "float32" and depthwise_form_fuses(tf):
+        if self.compute_dtype in DEPTHWISE_DTYPES and depthwise_form_fuses(tf):
             return self._depthwise_inference(tf, inputs, gamma, beta)
         return self._formula_inference(tf, inputs, gamma, beta)
 
@@ -111,14 +118,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def _depthwise_inference(self, tf, inputs, gamma, beta):
         """Keras' formula, `x * inv + (beta - mean * inv)`, as a 1x1 depthwise convolution and a bias.
 
-        The same multiply and add per element (equal to float32 round-off), in ops oneDNN's
-        remapper fuses with a following ReLU into one primitive: one pass over the activations,
-        not three.
+        The same multiply and add per element, in the compute dtype (equal to its round-off), in
+        ops oneDNN's remapper fuses with a following ReLU into one primitive: one pass over the
+        activations, not three.
         """
         scale, shift = self._moving_scale_and_shift(tf, gamma, beta)
-        scaled = tf.nn.depthwise_conv2d(tf.cast(inputs, "float32"), tf.reshape(scale, [1, 1, -1, 1]),
+        dtype = self.compute_dtype
+        scaled = tf.nn.depthwise_conv2d(tf.cast(inputs, dtype), tf.cast(tf.reshape(scale, [1, 1, -1, 1]), dtype),
                                         strides=[1, 1, 1, 1], padding="VALID")
-        return tf.nn.bias_add(scaled, shift)
+        return tf.nn.bias_add(scaled, tf.cast(shift, dtype))
 
     def _moving_scale_and_shift(self, tf, gamma, beta):
         """`inv = gamma / sqrt(moving_variance + epsilon)` and `beta - moving_mean * inv`, in float32."""

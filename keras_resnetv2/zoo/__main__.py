@@ -5,6 +5,7 @@
     python -m keras_resnetv2.zoo verify [NAME]              # sha256 and parameter count
     python -m keras_resnetv2.zoo evaluate NAME              # raw-pixel test accuracy vs the manifest
     python -m keras_resnetv2.zoo speed NAME [--record]      # inference img/s here (into the card)
+    python -m keras_resnetv2.zoo speed NAME --dtype_policy=mixed_bfloat16   # the same in bfloat16
     python -m keras_resnetv2.zoo export RUN_DIR [RUN_DIR...] --tag=fashion_mnist
     python -m keras_resnetv2.zoo cards                      # regenerate cards + README table
 
@@ -19,6 +20,8 @@ import argparse
 import json
 import sys
 
+import keras
+
 from keras_resnetv2.models import variants
 from keras_resnetv2.weights import manifest, registry
 from keras_resnetv2.zoo import cards
@@ -28,6 +31,8 @@ from keras_resnetv2.zoo.speed import measure_inference
 
 # Largest |evaluated - recorded| test accuracy `evaluate` accepts: 0.1 point.
 TOLERANCE = 0.001
+# Keras dtype policies `evaluate` and `speed` build the entry under (the weights stay float32).
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def main(argv=None):
@@ -49,7 +54,11 @@ def main(argv=None):
     speed.add_argument("--batch_size", type=int, default=128)
     speed.add_argument("--rounds", type=int, default=5)
     speed.add_argument("--record", action="store_true",
-                       help="Write the figure into the entry's manifest record and card (a writable zoo only).")
+                       help="Write the figure into the entry's manifest record and card (a writable zoo only; "
+                       "float32 only).")
+    for command in (evaluate, speed):
+        command.add_argument("--dtype_policy", choices=DTYPE_POLICIES, default="float32",
+                             help="Keras dtype policy to build the model under (default: float32).")
     export = commands.add_parser("export", help="Make an entry of finished train.py runs (one per seed).")
     export.add_argument("run_dirs", nargs="+")
     export.add_argument("--tag", required=True)
@@ -58,11 +67,15 @@ def main(argv=None):
     export.add_argument("--readme", help="README.md whose zoo table to regenerate (default: the checkout's).")
     commands.add_parser("cards", help="Regenerate the model cards and the README's zoo table.")
     args = parser.parse_args(argv)
+    policy = keras.config.dtype_policy()
     try:
+        keras.config.set_dtype_policy(getattr(args, "dtype_policy", None) or policy)
         return COMMANDS[args.command](args)
     except (ValueError, OSError) as error:
         print(f"python -m keras_resnetv2.zoo {args.command}: error: {error}", file=sys.stderr)
         return 1
+    finally:  # main() is also called in-process (tests, notebooks): the caller's policy back
+        keras.config.set_dtype_policy(policy)
 
 
 def _list(args):
@@ -108,16 +121,20 @@ def _evaluate(args):
     result = evaluate(args.name, data_dir=args.data_dir, progress=True)
     recorded = entry["metrics"]["test_accuracy"]
     ok = abs(result.accuracy - recorded) <= args.tolerance
+    policy = "" if args.dtype_policy == "float32" else f" under {args.dtype_policy}"
     print(f"{'OK' if ok else 'FAIL'}  {args.name}: test accuracy {100 * result.accuracy:.2f}% on "
-          f"{result.examples:,} raw images; manifest {100 * recorded:.2f}% (tolerance {100 * args.tolerance:.2f} point)")
+          f"{result.examples:,} raw images{policy}; manifest {100 * recorded:.2f}% (tolerance "
+          f"{100 * args.tolerance:.2f} point)")
     return 0 if ok else 1
 
 
 def _speed(args):
+    if args.record and args.dtype_policy != "float32":
+        raise ValueError(f"--record writes the card's float32 figure; received --dtype_policy={args.dtype_policy}")
     entry = manifest.get_entry(args.name)
     model = variants.build(entry["builder"], weights=entry["tag"])
     speed = measure_inference(model, batch_size=args.batch_size, rounds=args.rounds)
-    print(f"{args.name}: {speed}")
+    print(f"{args.name}: {speed}" + ("" if args.dtype_policy == "float32" else f", {args.dtype_policy}"))
     if args.record:
         folder = manifest.zoo_dir()
         current = manifest.read_manifest(folder)

@@ -121,7 +121,7 @@ def test_inference_forms_give_keras_gradients(fuses):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_the_depthwise_form_is_for_onednn_on_cpus_in_float32():
+def test_the_depthwise_form_is_for_onednn_on_cpus_in_float32_and_bfloat16():
     with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: False):
         assert not batchnorm.depthwise_form_fuses(tf)
     with mock.patch("keras_resnetv2.models.batchnorm.onednn_enabled", lambda: True):
@@ -130,11 +130,13 @@ def test_the_depthwise_form_is_for_onednn_on_cpus_in_float32():
         for accelerator in ("GPU", "TPU"):
             with mock.patch.object(tf.config, "list_logical_devices", lambda *a: [_Device("CPU"), _Device(accelerator)]):
                 assert not batchnorm.depthwise_form_fuses(tf), accelerator
-    layer = FusedBatchNormalization(dtype="mixed_bfloat16")  # a cast would split the bias from the ReLU
-    layer.build((None, 4, 4, 3))
-    with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: True):
-        ops = _op_types(lambda t: layer(t + 1.0, training=False), tf.TensorSpec((2, 4, 4, 3), "bfloat16"))
-    assert "DepthwiseConv2dNative" not in ops and "Mul" in ops
+    for policy, depthwise in (("mixed_bfloat16", True), ("mixed_float16", False)):  # float16 convs: slow on CPUs
+        layer = FusedBatchNormalization(dtype=policy)
+        layer.build((None, 4, 4, 3))
+        spec = tf.TensorSpec((2, 4, 4, 3), layer.compute_dtype)
+        with mock.patch("keras_resnetv2.models.batchnorm.depthwise_form_fuses", lambda tf: True):
+            ops = _op_types(lambda t: layer(t + 1.0, training=False), spec)
+        assert ("DepthwiseConv2dNative" in ops) is depthwise, policy
 
 
 class _Device:
@@ -143,11 +145,13 @@ class _Device:
 
 
 @pytest.mark.skipif(not batchnorm.depthwise_form_fuses(tf), reason="oneDNN on a CPU-only machine")
-def test_the_depthwise_form_fuses_with_its_relu_into_one_onednn_op(tmp_path):
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_the_depthwise_form_fuses_with_its_relu_into_one_onednn_op(tmp_path, policy):
     """What the depthwise form is for: the graph optimizer's rewrite, in the ops that ran."""
-    _, fused_bn = _pair(channels=3)
+    fused_bn = FusedBatchNormalization(dtype=policy)
+    fused_bn.build((None, 4, 4, 3))
     step = tf.function(lambda t: tf.nn.relu(fused_bn(t + 1.0, training=False)))
-    x = tf.constant(np.ones((2, 4, 4, 3), "float32"))
+    x = tf.constant(np.ones((2, 4, 4, 3)), fused_bn.compute_dtype)
     step(x)
     ran = _executed_op_types(step, x, tmp_path)
     # e.g. `_MklNativeFusedDepthwiseConv2dNative` (TF 2.21): the conv, its bias and the ReLU in one op

@@ -16,6 +16,7 @@ import keras_resnetv2
 from keras_resnetv2 import zoo
 from keras_resnetv2.weights import manifest
 from keras_resnetv2.zoo import evaluation, export
+from keras_resnetv2.zoo.__main__ import DTYPE_POLICIES
 from keras_resnetv2.zoo.__main__ import main as zoo_cli
 
 ENTRIES = zoo.entries()
@@ -180,3 +181,24 @@ def test_speed_records_the_figure_into_the_writable_zoo_only(user_zoo, capsys):
     assert zoo_cli(["speed", "resnet20.fashion_mnist", "--rounds=1", "--batch_size=16", "--record"]) == 1
     assert f"resnet20.fashion_mnist is not an entry of the writable zoo {user_zoo}" in capsys.readouterr().err
     assert (manifest.bundled_dir() / "manifest.json").read_text() == before
+
+
+def test_speed_and_evaluate_build_under_a_dtype_policy_and_give_the_callers_back(user_zoo, capsys):
+    assert zoo_cli(["speed", V2, "--rounds=1", "--batch_size=16", "--dtype_policy=mixed_bfloat16"]) == 0
+    assert re.search(rf"{re.escape(V2)}: [\d,]+ img/s .*, mixed_bfloat16$", capsys.readouterr().out.strip())
+    assert keras.config.dtype_policy().name == "float32"
+    keras.config.set_dtype_policy("mixed_float16")
+    try:  # a failing command gives the caller's policy back too
+        assert zoo_cli(["speed", "resnet20v2.absent", "--rounds=1", "--dtype_policy=mixed_bfloat16"]) == 1
+        assert keras.config.dtype_policy().name == "mixed_float16"
+    finally:
+        keras.config.set_dtype_policy("float32")
+    copy_entry(V2, "mine", user_zoo)
+    before = (user_zoo / "manifest.json").read_text()
+    assert zoo_cli(["speed", "resnet20v2.mine", "--record", "--dtype_policy=mixed_bfloat16"]) == 1
+    assert "--record writes the card's float32 figure; received --dtype_policy=mixed_bfloat16" in capsys.readouterr().err
+    assert (user_zoo / "manifest.json").read_text() == before
+    with pytest.raises(SystemExit):
+        zoo_cli(["evaluate", V2, "--dtype_policy=float64"])
+    error = capsys.readouterr().err
+    assert "--dtype_policy: invalid choice: 'float64'" in error and all(policy in error for policy in DTYPE_POLICIES)
