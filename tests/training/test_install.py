@@ -106,6 +106,15 @@ def test_the_wheel_installs_trains_and_classifies_raw_pixels(fashion_mnist_dir, 
     assert f"OK  {V2}: test accuracy {accuracy:.2f}% on 10,000 raw images" in evaluated.stdout
     print(evaluated.stdout.strip())
 
+    # Every bundled entry, the deep ones too, from the wheel: the file found and its sha256 checked,
+    # the builder's model (`keras_resnetv2.ResNet164V2(weights="fashion_mnist")`...) loaded.
+    verified = subprocess.run([python, "-m", "keras_resnetv2.zoo", "verify"], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=900)
+    assert verified.returncode == 0, verified.stdout + verified.stderr[-3000:]
+    for name in zoo.entries():
+        assert re.search(rf"^OK    {re.escape(name)}: sha256 .*/site-packages/keras_resnetv2/weights/bundled/", verified.stdout,
+                         re.M), verified.stdout
+
     exported = subprocess.run([python, "-m", "keras_resnetv2.zoo", "export", "runs/resnet20v2_fashion_mnist",
                                "--tag=mine"], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert exported.returncode == 1 and "Set KERAS_RESNETV2_ZOO_DIR" in exported.stderr, exported.stderr[-2000:]
