@@ -23,6 +23,7 @@ import sys
 import keras
 
 from keras_resnetv2.models import variants
+from keras_resnetv2.training.precision import AUTO, PRECISIONS
 from keras_resnetv2.weights import manifest, registry
 from keras_resnetv2.zoo import cards
 from keras_resnetv2.zoo.evaluation import evaluate
@@ -31,8 +32,9 @@ from keras_resnetv2.zoo.speed import measure_inference
 
 # Largest |evaluated - recorded| test accuracy `evaluate` accepts: 0.1 point.
 TOLERANCE = 0.001
-# Keras dtype policies `evaluate` and `speed` build the entry under (the weights stay float32).
-DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# Keras dtype policies `evaluate` and `speed` build the entry under (the weights stay float32):
+# train.py's precisions, less `auto`, which is a rule for training.
+DTYPE_POLICIES = tuple(p for p in PRECISIONS if p != AUTO)
 
 
 def main(argv=None):
@@ -69,7 +71,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     policy = keras.config.dtype_policy()
     try:
-        keras.config.set_dtype_policy(getattr(args, "dtype_policy", None) or policy)
+        if getattr(args, "dtype_policy", None):  # evaluate and speed
+            keras.config.set_dtype_policy(args.dtype_policy)
         return COMMANDS[args.command](args)
     except (ValueError, OSError) as error:
         print(f"python -m keras_resnetv2.zoo {args.command}: error: {error}", file=sys.stderr)
