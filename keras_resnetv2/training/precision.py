@@ -7,8 +7,9 @@ measured with the fused BatchNorm on 2 cores (README, "Mixed precision"):
 
 * AMX Xeon: `train_on_batch` (32x32, batch 128) 1.66x float32 for ResNet-20V2 (1,202 vs
   725 img/s), 1.76x ResNet-110V2, 1.30x ResNet-164V2 (`bench/results/throughput_amx.md`);
-  ResNet-20V2 on Fashion-MNIST (`--recipe=budget --epochs=5`) reached 92.12% test accuracy against 92.25% in float32,
-  a gap within the seed noise measured at depth 56 (0.13-0.26 point standard deviation).
+  ResNet-20V2 on Fashion-MNIST (`--recipe=budget --epochs=5`) reached 92.12% test accuracy
+  against 92.25% in float32, a gap within the seed noise measured at depth 56 (0.13-0.26
+  point standard deviation).
 * AMD EPYC with AVX-512 BF16 but no AMX: bfloat16 slower than float32 (596 vs 709 img/s);
   AVX2 EPYC, which emulates it: ten times slower.
 * `mixed_float16` is never picked: on the AMX Xeon it trained at 4.1 img/s (TensorFlow's
