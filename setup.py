@@ -37,6 +37,9 @@ setup(
         "dev": [
             "tensorflow-cpu>=2.20,<2.22", "jax[cpu]", "pytest>=8", "pytest-xdist>=3.2", "absl-py", "tensorboard", "matplotlib",
             "pillow", "keras-tuner[bayesian]>=1.4,<1.5",
+            # tests/models/test_export.py runs the LiteRT file on LiteRT's own interpreter
+            # (TensorFlow's tf.lite.Interpreter is deprecated).
+            "ai-edge-litert",
         ],
     },
 )

@@ -65,7 +65,7 @@ def test_a_litert_file_predicts_the_models_outputs_with_builtin_ops_only(trained
 
 
 def _litert_interpreter(path):
-    """LiteRT's interpreter where `ai_edge_litert` is installed, else TensorFlow's (deprecated
+    """LiteRT's interpreter (`ai-edge-litert`, in the `dev` extra), else TensorFlow's (deprecated
     since TF 2.20 in its favour, still shipped by 2.21)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
