@@ -40,6 +40,8 @@ setup(
             # tests/models/test_export.py runs the LiteRT file on LiteRT's own interpreter
             # (TensorFlow's tf.lite.Interpreter is deprecated).
             "ai-edge-litert",
+            # ... and exports a zoo model to ONNX (Keras' export goes through tf2onnx).
+            "tf2onnx", "onnxruntime",
         ],
     },
 )

@@ -11,7 +11,7 @@ The signature and input, head and weights behaviour are keras.applications'
 * Every layer has a deterministic name, including the strided identity shortcut
   keras leaves unnamed (`conv2_block3_0_pool`).
 * A model built for a zoo tag takes raw pixels: the preprocessing its manifest entry
-  records is a `Normalization` layer named `preprocessing` right after the input, as
+  records is a `Rescaling` layer named `preprocessing` right after the input, as
   keras.applications' newer models do (`include_preprocessing`). `weights="imagenet"`
   and None add nothing, exactly as keras.applications.
 
@@ -82,7 +82,7 @@ def ResNet(
             (`"resnet50v2"`); None for an anonymous spec, which takes only None or a
             file for `weights`.
         include_preprocessing: whether the model starts with the preprocessing that
-            the zoo entry of `weights` records (a `Normalization` layer named
+            the zoo entry of `weights` records (a `Rescaling` layer named
             `preprocessing`), so that it takes raw 0..255 images. None (default):
             True for a zoo tag, False otherwise: "imagenet" and None build exactly
             keras.applications' model, and a weights file records no preprocessing

@@ -54,17 +54,17 @@ def preprocessing_layer(record, *, name="preprocessing"):
     """The stock layer that applies a zoo entry's `preprocessing` record to raw images.
 
     `record` is the manifest's `{"mode": "standardize", "mean": [...], "std": [...]}`
-    (per channel, 0..255 scale): a `keras.layers.Normalization(mean, variance=std**2)`,
-    which has no variables and reloads from a `.keras` file with plain Keras.
+    (per channel, 0..255 scale): `keras.layers.Rescaling(1 / std, offset=-mean / std)`,
+    `(x - mean) / std` to float32 round-off. It has no variables, reloads from a `.keras`
+    file with plain Keras and exports to every format `model.export` writes. Keras'
+    `Normalization(mean=..., variance=...)` computes the same, but its ONNX export (Keras
+    3.15, tf2onnx 1.17) turns the mean and variance into graph inputs nobody feeds.
     """
     check_choice("preprocessing mode", record["mode"], ("standardize",))
-    channels_first = keras.config.image_data_format() == "channels_first"
-    return keras.layers.Normalization(
-        axis=1 if channels_first else -1,
-        mean=[float(m) for m in record["mean"]],
-        variance=[float(s) ** 2 for s in record["std"]],
-        name=name,
-    )
+    shape = (-1, 1, 1) if keras.config.image_data_format() == "channels_first" else (-1,)
+    mean, std = np.asarray(record["mean"], "float64"), np.asarray(record["std"], "float64")
+    return keras.layers.Rescaling(
+        scale=np.reshape(1.0 / std, shape).tolist(), offset=np.reshape(-mean / std, shape).tolist(), name=name)
 
 
 def decode_predictions(preds, top=5, *, dataset="imagenet"):

@@ -127,7 +127,7 @@ images = np.zeros((1, {h}, {w}, {c}), "uint8")  # your images: raw pixels, 0..25
 keras_resnetv2.decode_predictions(model.predict(images), top=3, dataset={prep['dataset']!r})
 ```
 
-Preprocessing is inside the model: its first layer (`preprocessing`, a Keras `Normalization`)
+Preprocessing is inside the model: its first layer (`preprocessing`, a Keras `Rescaling`)
 standardizes each channel, `(x - mean) / std` with the training images' statistics on the
 0..255 scale, mean {_numbers(prep['mean'])}, std {_numbers(prep['std'])}. For images you
 standardize yourself (`keras_resnetv2.preprocess_input(x, mode={prep['mode']!r}, dataset={prep['dataset']!r})`),

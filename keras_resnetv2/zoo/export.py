@@ -93,7 +93,7 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
         )
 
     # The bare net (its input standardized here, not by a first layer): the entry's
-    # Normalization layer is one multiply-add per pixel, nothing beside the convolutions.
+    # preprocessing layer is one multiply-add per pixel, nothing beside the convolutions.
     speed = measure_inference(model)
     atomic_write_bytes(entry_dir / file_name, open(chosen["weights"], "rb").read())
     train_config = chosen["config"]["train_config"]

@@ -1,5 +1,5 @@
 """A builder's model exports with Keras' own `model.export`: a SavedModel that serves its
-outputs without the package, and a LiteRT (TFLite) file of builtin ops only."""
+outputs without the package, a LiteRT (TFLite) file of builtin ops only, and ONNX."""
 
 import subprocess
 import sys
@@ -62,6 +62,22 @@ def test_a_litert_file_predicts_the_models_outputs_with_builtin_ops_only(trained
     interpreter.invoke()
     out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:In the future `np.object`:FutureWarning")  # Keras' own tf2onnx patch
+def test_a_zoo_model_exports_to_onnx_with_its_preprocessing(tmp_path):
+    """The raw-pixel model: its `preprocessing` layer (a `Rescaling`) exports as constants;
+    Keras' `Normalization` left its mean and variance as graph inputs nobody feeds."""
+    import onnxruntime  # the `dev` extra, with tf2onnx, which Keras' ONNX export needs
+
+    model = keras_resnetv2.ResNet20V2(weights="fashion_mnist")
+    images = np.random.default_rng(2).integers(0, 256, (3, 28, 28, 1)).astype("float32")
+    expected = model.predict(images, verbose=0)  # Keras' ONNX export refuses a model never called
+    model.export(str(tmp_path / "model.onnx"), format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [model.inputs[0].name]  # nothing else to feed
+    (out,) = session.run(None, {model.inputs[0].name: images})
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
 def _litert_interpreter(path):

@@ -48,7 +48,7 @@ def test_the_preprocessing_is_a_stock_layer_right_after_the_input():
     entry = ENTRIES[V2]
     model = keras_resnetv2.ResNet20V2(weights="fashion_mnist")
     layer = model.layers[1]
-    assert type(layer) is keras.layers.Normalization and layer.name == "preprocessing" and not layer.weights
+    assert type(layer) is keras.layers.Rescaling and layer.name == "preprocessing" and not layer.weights
     raw = np.array([0, 72.94, 255], "float32").reshape(1, 3, 1, 1)
     mean, std = entry["preprocessing"]["mean"][0], entry["preprocessing"]["std"][0]
     np.testing.assert_allclose(np.ravel(layer(raw)), (np.ravel(raw) - mean) / std, rtol=1e-5, atol=1e-6)
