@@ -7,7 +7,7 @@ import pytest
 import keras_resnetv2
 from keras_resnetv2 import cifar, resnet, resnet_v2
 from keras_resnetv2 import data
-from keras_resnetv2.models.preprocessing import family_functions
+from keras_resnetv2.models.preprocessing import family_functions, preprocessing_layer
 
 # fb.resnet.torch's datasets/cifar10.lua: the published per-channel statistics (0..255).
 CIFAR10_MEAN = (125.3, 123.0, 113.9)
@@ -45,6 +45,17 @@ def test_fashion_mnist_standardizes_one_channel():
     assert preprocess(np.full((1, 28, 28, 1), 72.94, "float32")).max() == pytest.approx(0.0, abs=1e-5)
     scores = np.eye(10)[[9]]
     assert decode(scores, top=1) == [[("Ankle boot", "Ankle boot", 1.0)]]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_the_zoo_preprocessing_layer_standardizes_each_channel_as_preprocess_input(data_format, monkeypatch):
+    monkeypatch.setattr(keras.config, "image_data_format", lambda: data_format)  # as preprocessing_layer reads it
+    record = {"mode": "standardize", "mean": list(CIFAR10_MEAN), "std": list(CIFAR10_STD)}
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 5, 6) if data_format == "channels_first" else (2, 5, 6, 3))
+    layer = preprocessing_layer(record)
+    expected = keras_resnetv2.preprocess_input(x, mode="standardize", data_format=data_format, dataset="cifar10")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x.astype("float32"))), expected, rtol=1e-5, atol=1e-5)
+    assert not layer.weights and type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
 
 
 def test_decode_predictions_names_cifar_classes_in_keras_format():
