@@ -36,9 +36,8 @@ def preprocess_input(x, *, mode, data_format=None, dataset="cifar10"):
         return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
     stats = DATASETS[check_choice("dataset", dataset, standardized_datasets())]
     channels_first = (data_format or keras.config.image_data_format()) == "channels_first"
-    shape = (-1, 1, 1) if channels_first else (-1,)
-    mean = np.reshape(np.asarray(stats.mean, "float32"), shape)
-    std = np.reshape(np.asarray(stats.std, "float32"), shape)
+    mean = _per_channel(stats.mean, "float32", channels_first)
+    std = _per_channel(stats.std, "float32", channels_first)
     channels = np.shape(x)[-3 if channels_first else -1]
     if channels != len(stats.mean):
         fail(
@@ -61,10 +60,15 @@ def preprocessing_layer(record, *, name="preprocessing"):
     3.15, tf2onnx 1.17) turns the mean and variance into graph inputs nobody feeds.
     """
     check_choice("preprocessing mode", record["mode"], ("standardize",))
-    shape = (-1, 1, 1) if keras.config.image_data_format() == "channels_first" else (-1,)
-    mean, std = np.asarray(record["mean"], "float64"), np.asarray(record["std"], "float64")
-    return keras.layers.Rescaling(
-        scale=np.reshape(1.0 / std, shape).tolist(), offset=np.reshape(-mean / std, shape).tolist(), name=name)
+    channels_first = keras.config.image_data_format() == "channels_first"
+    mean = _per_channel(record["mean"], "float64", channels_first)
+    std = _per_channel(record["std"], "float64", channels_first)
+    return keras.layers.Rescaling(scale=(1.0 / std).tolist(), offset=(-mean / std).tolist(), name=name)
+
+
+def _per_channel(values, dtype, channels_first):
+    """Per-channel `values` shaped to broadcast over images: (C,), or (C, 1, 1) channels first."""
+    return np.reshape(np.asarray(values, dtype), (-1, 1, 1) if channels_first else (-1,))
 
 
 def decode_predictions(preds, top=5, *, dataset="imagenet"):
