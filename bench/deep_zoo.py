@@ -310,10 +310,11 @@ def status(out, plan, archive=None):
     running = f"running (pid {pid})" if pid else "running (its lock is held)" if lock_held(out) else "not running"
     print(f"campaign in {out}: {running}")
     print(f"{'run':<28} {'state':<8} {'epoch':>7} {'test acc':>9} {'train acc':>9} {'s/epoch':>8} {'ETA':>7}")
-    total, unknown = 0.0, False
+    total, spent, unknown = 0.0, 0.0, False
     rates, warnings = {}, []
     for entry in plan:
         state = run_state(out, entry, archive)
+        spent += sum(h.get("epoch_time_s", 0.0) for h in state["history"])
         config = _read_json(os.path.join(out, entry["name"], "config.json")) or {}
         warning = health(state["history"], config.get("classes"))
         if warning:
@@ -338,6 +339,9 @@ def status(out, plan, archive=None):
             f"{'-' if state['epoch_time_s'] is None else round(state['epoch_time_s']):>8} {_eta(remaining):>7}"
         )
     print(f"campaign ETA: {_eta(total)}{' + runs not timed yet' if unknown else ''} (at the speed measured so far)")
+    cores = os.cpu_count() or 1
+    print(f"spent so far: {_eta(spent)} of epoch wall time, finished and backed-up epochs of every run "
+          f"(at most {spent * cores / 3600:.1f} CPU-hours at this machine's {cores} cores)")
     for name, warning in warnings:
         print(f"WARNING {name}: {warning}")
     log = os.path.join(out, LOG_FILE)

@@ -162,6 +162,7 @@ def test_status_reads_pending_started_and_done_runs(tmp_path, capsys):
     assert lines["c"][1:3] == ["pending", "0/4"] and lines["c"][-1] == "0h20m"
     assert lines["d"][1:3] == ["pending", "0/2"] and lines["d"][-1] == "0h10m"  # the original unit: b's speed
     assert lines["e"][-1] == "?" and "campaign ETA: 0h45m + runs not timed yet" in out  # 15 + 20 + 10 min
+    assert "spent so far: 0h11m of epoch wall time" in out  # a's 101 + 102 + 103 + 104 s, b's 300 s
 
 
 def test_status_warns_of_a_run_that_learns_nothing_or_diverges(tmp_path, capsys):
