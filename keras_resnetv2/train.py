@@ -106,6 +106,11 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("depth", None, "Another depth of --model's family and block (e.g. 56 for a 6n+2 net).")
 flags.DEFINE_string("spec", None, "JSON file of a whole ResNetSpec, or a search's best.json, to train.")
+flags.DEFINE_string(
+    "init_weights", None,
+    "Start from these weights instead of a random initialization (fine-tuning, a warm restart): a weights "
+    "file of the architecture (a run's model.weights.h5) or a zoo tag of --model (e.g. fashion_mnist).",
+)
 flags.DEFINE_enum("tune", None, list(TUNERS), "Run a KerasTuner search instead of one training.")
 flags.DEFINE_string("tune_dir", "runs/tune", "Folder of the search state and its report.")
 flags.DEFINE_integer("max_trials", None, "Trials (default: 10, or every row x seed of --ablation).")
@@ -168,6 +173,7 @@ def config_from_flags(values):
         depth=values.depth,
         spec_options=_parse_json_object("spec_options", values.spec_options),
         spec=spec,
+        init_weights=values.init_weights,
         verbose=values.verbose if values.verbose == "auto" else int(values.verbose),
     )
 

@@ -18,7 +18,7 @@ import numpy as np
 from keras_resnetv2 import _version
 from keras_resnetv2.utils.checks import fail
 from keras_resnetv2.utils.figures import new_figure, save_figure
-from keras_resnetv2.utils.files import atomic_save_weights, atomic_write_text
+from keras_resnetv2.utils.files import atomic_save_weights, atomic_write_text, file_digest
 
 
 def check_writable(model_dir):
@@ -84,6 +84,22 @@ def library_versions():
 
 
 
+def init_weights_record(config):
+    """Where a run's `init_weights` came from: the name or path given, the file's SHA-256,
+    and the command that trained it when that run's config.json lies beside the file."""
+    path = config.init_weights_file()
+    record = {"weights": config.init_weights, "sha256": file_digest(path)}
+    try:
+        with open(os.path.join(os.path.dirname(path), "config.json"), encoding="utf-8") as f:
+            parent = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        parent = None
+    if isinstance(parent, dict) and isinstance(parent.get("command"), list):
+        record["command"] = parent["command"]
+        record["precision"] = parent.get("train_config", {}).get("precision")
+    return record
+
+
 def write_artifacts(config, dataset, exported, *, schedule, history, test, distribution,
                     steps, wall_time, resumed_from, command):
     """Writes model.weights.h5, config.json, metrics.json and curves.png of a finished run.
@@ -138,6 +154,8 @@ def write_artifacts(config, dataset, exported, *, schedule, history, test, distr
         "versions": library_versions(),
         "command": list(sys.argv if command is None else command),
     }
+    if config.init_weights is not None:
+        run_config["init_weights"] = init_weights_record(config)
     atomic_write_text(os.path.join(model_dir, "config.json"), json.dumps(run_config, indent=2) + "\n")
     metrics = {
         "test": {

@@ -12,6 +12,7 @@ from keras_resnetv2.training.distribution import DISTRIBUTIONS
 from keras_resnetv2.training.precision import PRECISIONS, resolve_precision
 from keras_resnetv2.training.recipes import RECIPE_DEFAULTS, RECIPES
 from keras_resnetv2.utils.checks import check_bool, check_choice, check_int, check_number, fail
+from keras_resnetv2.weights import registry
 
 VERBOSITIES = ("auto", 0, 1, 2)
 # `ResNetSpec` fields that are also fields (and train.py flags) of their own.
@@ -75,6 +76,13 @@ class TrainConfig:
             `{"stage_widths": [4, 8, 16]}` for a tiny net in a quick test.
         spec: a whole `ResNetSpec` as a dict (e.g. a search's `best.json`) to train
             instead of the named architecture; `model` then only names the run.
+        init_weights: weights to start from instead of the seeded initialization
+            (fine-tuning, or a second cosine cycle: a warm restart): the path to a
+            weights file of this architecture (a run's `model.weights.h5`), or a name
+            from `keras_resnetv2.zoo.available_weights` of `model` (a zoo tag,
+            verified by its SHA-256). The optimizer and schedule start afresh; the
+            `seed` still orders the data. config.json records the file's SHA-256 (and
+            the command that trained it, when a run's config.json lies beside it).
         verbose: `model.fit` verbosity: 0, 1 (progress bar), 2 (one line per epoch)
             or "auto": 1 on a terminal, 2 otherwise (`fit_verbosity`).
     """
@@ -110,6 +118,7 @@ class TrainConfig:
     depth: Optional[int] = None
     spec_options: dict = dataclasses.field(default_factory=dict)
     spec: Optional[dict] = None
+    init_weights: Optional[str] = None
     verbose: object = "auto"
 
     def __post_init__(self):
@@ -180,6 +189,27 @@ class TrainConfig:
                     self.spec,
                 )
         self.architecture()  # validates
+        if self.init_weights is not None:
+            self._check_init_weights()
+
+    def _check_init_weights(self):
+        if isinstance(self.init_weights, os.PathLike):
+            self.init_weights = os.fspath(self.init_weights)
+        names = registry.available_weights(get_variant(self.model).arch)
+        if isinstance(self.init_weights, str) and (os.path.isfile(self.init_weights) or self.init_weights in names):
+            return
+        fail(
+            "init_weights",
+            f"`init_weights` must be the path to an existing weights file or one of {names} "
+            f"(the named weights of {self.model}).",
+            self.init_weights,
+        )
+
+    def init_weights_file(self):
+        """The local file behind `init_weights` (a zoo tag fetched and verified), or None."""
+        if self.init_weights is None:
+            return None
+        return registry.resolve_weights(self.init_weights, get_variant(self.model).arch, include_top=True)
 
     def resolved(self):
         """A copy with every `None` hyperparameter replaced by the recipe's default, and

@@ -22,6 +22,7 @@ from keras_resnetv2.training.distribution import (
 )
 from keras_resnetv2.training.precision import resolve_precision
 from keras_resnetv2.training.recipes import fit_default_warmup, make_optimizer
+from keras_resnetv2.weights import registry
 
 
 def _build(config, info, **kwargs):
@@ -39,7 +40,7 @@ def build_model(config, info, replicas=None):
 
     The registered builder makes the net, with BatchNorm through the fused kernel
     (`keras_resnetv2.models.batchnorm`) when `config.fused_batchnorm`, else Keras'
-    layer; a clone then adds the kernel L2 penalty and synchronizes BatchNorm
+    layer, and loads `config.init_weights` when given; a clone then adds the kernel L2 penalty and synchronizes BatchNorm
     statistics across `replicas` (default: the current strategy's) when there are
     several and `config.sync_batchnorm`, through the layers' public config, so the
     trained weights load unchanged into the plain builder.
@@ -51,6 +52,9 @@ def build_model(config, info, replicas=None):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
     sync = config.sync_batchnorm and tensorflow and (replicas or 1) > 1
     base = _build(config, info, classifier_activation=None, fused_batchnorm=config.fused_batchnorm and not sync)
+    init_file = config.init_weights_file()
+    if init_file is not None:
+        registry.load_weights(base, init_file, argument="init_weights")
     penalty = config.weight_decay / 2
     if not penalty and not sync:
         return base
@@ -64,7 +68,7 @@ def build_model(config, info, replicas=None):
         return layer.__class__.from_config(layer_config)
 
     model = keras.models.clone_model(base, clone_function=clone_layer)
-    model.set_weights(base.get_weights())  # the builder's seeded initialization
+    model.set_weights(base.get_weights())  # the builder's seeded initialization, or init_weights
     return model
 
 

@@ -187,19 +187,20 @@ def resolve_weights(weights, arch, *, include_top):
     return os.fspath(weights) if entry is None else zoo_file(entry)
 
 
-def load_weights(model, path):
+def load_weights(model, path, *, argument="weights"):
     """`model.load_weights(path)` once the file's architecture matches the model's.
 
     A file of another architecture (other layer names, paths or shapes) is an error
-    naming both sides and the first differences, never a partial or shuffled load.
+    naming both sides and the first differences, never a partial or shuffled load;
+    the error names the caller's `argument`.
     """
     path = os.fspath(path)
-    check_architecture(model, path)
+    check_architecture(model, path, argument=argument)
     try:
         model.load_weights(path)
     except (ValueError, KeyError, OSError) as error:
         fail(
-            "weights",
+            argument,
             f"The weights file {path} does not fit the architecture of {model.name!r} "
             f"({len(model.weights)} variables): {error}",
             path,
@@ -239,7 +240,7 @@ def _file_shapes(path):
     return shapes
 
 
-def check_architecture(model, path):
+def check_architecture(model, path, *, argument="weights"):
     """Raises a ValueError unless the weights file at `path` holds `model`'s layers.
 
     Compares the layers that have variables, reading only names and shapes (h5py):
@@ -264,7 +265,7 @@ def check_architecture(model, path):
     only_file = sorted({v[0] for v in found.values()} - {v[0] for v in expected.values()})
     only_model = sorted({v[0] for v in expected.values()} - {v[0] for v in found.values()})
     fail(
-        "weights",
+        argument,
         f"The weights file {path}{_known_as(path)} does not fit the architecture of "
         f"{model.name!r}: {len(differences)} of its layers with weights differ "
         f"({len(found)} in the file, {len(expected)} in the model). First differences: "
