@@ -47,8 +47,9 @@ def truncate_csv_log(path, epochs):
     atomic_write_text(path, out.getvalue())
 
 
-def plot_curves(history, path):
-    """Writes a PNG of loss and accuracy per epoch: train, and validation and test where recorded."""
+def plot_curves(history, path, *, restarts=()):
+    """Writes a PNG of loss and accuracy per epoch: train, and validation and test where recorded;
+    a dashed line after each epoch of `restarts` (where a run started from the previous one's weights)."""
     from matplotlib.ticker import MaxNLocator  # optional dependency: matplotlib
 
     figure = new_figure(figsize=(10, 4))
@@ -59,6 +60,8 @@ def plot_curves(history, path):
             values = [h.get(prefix + metric) for h in history]
             if any(v is not None for v in values):
                 axes.plot(epochs, values, marker="o", label=label)
+        for j, epoch in enumerate(restarts):
+            axes.axvline(epoch + 0.5, color="gray", linestyle="--", label="warm restart" if j == 0 else None)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title)
@@ -85,19 +88,29 @@ def library_versions():
 
 
 def init_weights_record(config):
-    """Where a run's `init_weights` came from: the name or path given, the file's SHA-256,
-    and the command that trained it when that run's config.json lies beside the file."""
+    """Where a run's `init_weights` came from: the name or path given and the file's
+    SHA-256; when the file is a run's `model.weights.h5`, that run's command, precision,
+    schedule, epochs and per-epoch history too (from its config.json and metrics.json beside it),
+    so that a zoo entry's card shows both runs."""
     path = config.init_weights_file()
     record = {"weights": config.init_weights, "sha256": file_digest(path)}
-    try:
-        with open(os.path.join(os.path.dirname(path), "config.json"), encoding="utf-8") as f:
-            parent = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        parent = None
-    if isinstance(parent, dict) and isinstance(parent.get("command"), list):
-        record["command"] = parent["command"]
-        record["precision"] = parent.get("train_config", {}).get("precision")
+    parent = _read_json_object(os.path.join(os.path.dirname(path), "config.json"))
+    if isinstance(parent.get("command"), list):
+        record.update(command=parent["command"], precision=parent.get("train_config", {}).get("precision"),
+                      schedule=parent.get("schedule"))
+    metrics = _read_json_object(os.path.join(os.path.dirname(path), "metrics.json"))
+    if isinstance(metrics.get("history"), list) and metrics["history"]:
+        record.update(epochs=len(metrics["history"]), history=metrics["history"])
     return record
+
+
+def _read_json_object(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def write_artifacts(config, dataset, exported, *, schedule, history, test, distribution,

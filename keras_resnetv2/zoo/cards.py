@@ -33,7 +33,7 @@ def readme_table(entries, *, link_prefix="zoo/"):
         rows.append(
             f"| [{entry['builder']}]({link_prefix}{name}/README.md) | `{entry['tag']!r}` "
             f"| {entry['dataset']['name']} | {_accuracy(metrics)} | {len(metrics['runs'])} "
-            f"| {metrics['epochs']} | {entry['parameters']['total']:,} | {_mega(entry['flops'])} "
+            f"| {_epochs_cell(entry)} | {entry['parameters']['total']:,} | {_mega(entry['flops'])} "
             f"| {entry['file']['size'] / 2**20:.1f} MiB | {_speed_cell(entry)} |"
         )
     return "\n".join(rows) + "\n"
@@ -72,6 +72,33 @@ def _speed_cell(entry):
     return "-" if not speed else f"{speed['images_per_second']:,.0f} ({speed['cores']} cores)"
 
 
+def _epochs_cell(entry):
+    """The README table's epochs: `40 + 10` for a run that started from a 40-epoch run's weights."""
+    before = entry["training"].get("init_weights", {}).get("epochs")
+    return f"{before} + {entry['metrics']['epochs']}" if before else str(entry["metrics"]["epochs"])
+
+
+def _epochs(entry):
+    """The card's epochs row, and the first run's where the entry's run started from its weights."""
+    before = entry["training"].get("init_weights", {}).get("epochs")
+    epochs = entry["metrics"]["epochs"]
+    if not before:
+        return str(epochs)
+    return f"{epochs}, after the {before} of the run whose final weights it starts from ({before + epochs} in all)"
+
+
+def _reproduce(entry):
+    """The card's commands: the run's own, after the run it started from when it did."""
+    metrics, start = entry["metrics"], entry["training"].get("init_weights")
+    runs = "\n".join(f"    {run['command']}" for run in metrics["runs"])
+    if not start:
+        return f"{'One command per seed' if len(metrics['runs']) > 1 else 'One command'} (from the repository root):\n\n{runs}"
+    first = f"    {start['command']}" if start.get("command") else f"    (not recorded: the file {start['weights']})"
+    return (f"Two runs (from the repository root): the first, then a second cosine cycle from its final weights "
+            f"(`--init_weights`, the file with SHA-256 `{start['sha256']}`; point it at the first run's "
+            f"`model.weights.h5`):\n\n{first}\n{runs}")
+
+
 def _speed(entry):
     """The card's inference cell: the recorded speed and where it was measured."""
     speed = entry.get("inference")
@@ -98,7 +125,6 @@ def model_card(entry, evaluation):
         f"| {label} | {100 * acc:.1f}% |"
         for label, acc in zip(entry["label_names"], evaluation["per_class_accuracy"])
     )
-    runs = "\n".join(f"    {run['command']}" for run in metrics["runs"])
     versions = ", ".join(f"{k} {v}" for k, v in entry["library_versions"].items())
     return f"""# {name}
 
@@ -108,7 +134,7 @@ def model_card(entry, evaluation):
 |---|---|
 | test accuracy (final epoch, {data['test_examples']:,} test images) | **{100 * metrics['test_accuracy']:.2f}%**{spread} |
 | test cross-entropy | {metrics['test_loss']:.4f} |
-| epochs | {metrics['epochs']} |
+| epochs | {_epochs(entry)} |
 | parameters | {entry['parameters']['total']:,} ({entry['parameters']['trainable']:,} trainable) |
 | FLOPs per image (forward) | {entry['flops']:,} |
 | input | {h}x{w}x{c}, {entry['classes']} classes |
@@ -147,9 +173,7 @@ build the bare net: `keras_resnetv2.{entry['builder']}(weights={entry['tag']!r},
 
 ## Reproduce
 
-{'One command per seed' if len(metrics['runs']) > 1 else 'One command'} (from the repository root):
-
-{runs}
+{_reproduce(entry)}
 
 then `python -m keras_resnetv2.zoo export RUN_DIR --tag={entry['tag']}`, and check with
 `python -m keras_resnetv2.zoo evaluate {name}`.

@@ -28,11 +28,20 @@ def departures(entry):
         found.append(f"Data: {data['name']} ({_shape(entry['input_shape'])}, {data['train_examples']:,} training "
                      f"images) instead of CIFAR-10 ({_shape(_CIFAR10.input_shape)}, {PAPER_TRAIN_EXAMPLES:,}): the "
                      "largest real image dataset available offline here.")
-    iterations = training["epochs"] * training.get(
-        "steps_per_epoch", data["train_examples"] // training["batch_size"])
+    start = training.get("init_weights")
+    epochs = training["epochs"] + (start or {}).get("epochs", 0)
+    iterations = epochs * training.get("steps_per_epoch", data["train_examples"] // training["batch_size"])
     if abs(iterations / PAPER_ITERATIONS - 1) > 0.01:  # 64k is 164.1 CIFAR epochs: whole epochs are near it
-        found.append(f"Length: {iterations:,} iterations ({_count(training['epochs'], 'epoch')} of batch "
+        found.append(f"Length: {iterations:,} iterations ({_count(epochs, 'epoch')} of batch "
                      f"{training['batch_size']}) instead of {PAPER_ITERATIONS:,}: the CPU time this training had.")
+    if start:
+        first = f"a {start['epochs']}-epoch run" if start.get("epochs") else "another run"
+        peaks = [s.get("peak") for s in (start.get("schedule") or {}, training["schedule"])]
+        peak = f" (peak {peaks[1]:g}; the first run's {peaks[0]:g})" if None not in peaks else ""
+        found.append(f"Two runs: the final weights of {first} (its command under Reproduce), then "
+                     f"{_count(training['epochs'], 'epoch')} of a second cosine cycle from them{peak} (a warm restart, "
+                     "Loshchilov & Hutter 2017), instead of one schedule: the first run's accuracy was still "
+                     "rising at its end, and a restart continues it where a longer single run starts over.")
     schedule = training["schedule"]
     if schedule["type"] == "linear_warmup_cosine":
         warmup = (f"a linear warm-up to {schedule['peak']:g} over {_count(schedule['warmup_steps'], 'iteration')}, "

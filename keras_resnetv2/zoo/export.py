@@ -97,6 +97,8 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
     speed = measure_inference(model)
     atomic_write_bytes(entry_dir / file_name, open(chosen["weights"], "rb").read())
     train_config = chosen["config"]["train_config"]
+    start = chosen["config"].get("init_weights") or {}
+    history = _whole_history(chosen["metrics"]["history"], start)
     metrics = {
         "test_accuracy": recorded,
         "test_loss": chosen["metrics"]["test"]["loss"],
@@ -155,8 +157,9 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
             # A resumed run's wall time is its last process's; the epochs' own times add up all of them.
             "wall_time_s": chosen["metrics"]["wall_time_s"],
             "resumed_from_epoch": chosen["metrics"].get("resumed_from_epoch", 0),
-            "epoch_time_s_total": round(sum(h.get("epoch_time_s", 0.0) for h in chosen["metrics"]["history"]), 1),
+            "epoch_time_s_total": round(sum(h.get("epoch_time_s", 0.0) for h in history), 1),
             "augmentation": dataset["augmentation"],
+            **({"init_weights": _start(start)} if start else {}),
         },
         "library_versions": chosen["config"]["versions"],
         "date": datetime.date.today().isoformat(),
@@ -165,9 +168,8 @@ def export_runs(run_dirs, tag, *, zoo_folder=None, urls=None, data_dir=None, rea
     manifest.validate_entry(entry, where=f"the new entry {name!r}")
     _warn_if_far_below(entry)
 
-    history = chosen["metrics"]["history"]
     atomic_write_text(entry_dir / "history.csv", _history_csv(history))
-    plot_curves(history, entry_dir / "curves.png")
+    plot_curves(history, entry_dir / "curves.png", restarts=[start["epochs"]] if start.get("epochs") else [])
     cards.plot_confusion(evaluation.confusion, entry["label_names"], entry_dir / "confusion.png")
     atomic_write_text(entry_dir / "evaluation.json", json.dumps({
         "accuracy": evaluation.accuracy,
@@ -266,6 +268,24 @@ def _command(argv, precision):
             flag = f"--model_dir=runs/{below if runs else os.path.basename(below)}"
         portable.append(shlex.quote(flag))
     return " ".join(["python", script] + portable)
+
+
+def _start(init):
+    """The manifest's record of the weights a run started from (`train.py --init_weights`)."""
+    start = {"weights": init["weights"], "sha256": init["sha256"]}
+    if init.get("command"):
+        start["command"] = _command(init["command"], init.get("precision") or "auto")
+    for key in ("schedule", "epochs"):
+        if init.get(key):
+            start[key] = init[key]
+    return start
+
+
+def _whole_history(history, start):
+    """`history` after the history of the run whose weights it started from, if recorded,
+    renumbered to follow it: the curves and history.csv of both runs."""
+    before = start.get("history") or []
+    return list(before) + [{**h, "epoch": h["epoch"] + len(before)} for h in history]
 
 
 def _history_csv(history):

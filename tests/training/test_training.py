@@ -17,6 +17,7 @@ import pytest
 import keras_resnetv2
 from keras_resnetv2 import training
 from keras_resnetv2.training import TrainConfig, artifacts, backup, distribution, recipes
+from keras_resnetv2.utils.files import file_digest
 
 from conftest import REPO_ROOT, TINY_SPEC_OPTIONS
 
@@ -48,6 +49,8 @@ ARTIFACTS = ("model.weights.h5", "config.json", "metrics.json", "curves.png", "l
         ("seed", -3, "`seed` must be an integer >= 0."),
         ("jit_compile", "yes", "`jit_compile` must be True or False."),
         ("verbose", 3, "`verbose` must be one of ['auto', 0, 1, 2]"),
+        ("init_weights", "fashion_mnst", "`init_weights` must be the path to an existing weights file or one of "
+                                         "['fashion_mnist'] (the named weights of ResNet20V2)."),
     ],
 )
 def test_config_rejects_bad_values(field, value, expected):
@@ -244,6 +247,40 @@ def test_one_epoch_run_writes_every_artifact(fashion_mnist_dir, tmp_path, capsys
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)  # softmax top
     assert (model_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len((model_dir / "log.csv").read_text().splitlines()) == 2
+
+
+def test_init_weights_start_a_run_from_a_runs_file_and_record_it(fashion_mnist_dir, tmp_path):
+    first = training.run(_tiny_config(tmp_path / "first"), command=["train.py", "--first"])
+    path = str(tmp_path / "first" / "model.weights.h5")
+    config = _tiny_config(tmp_path / "second", init_weights=path, seed=3)
+    info = keras_resnetv2.data.load("fashion_mnist").info
+    started = training.build_model(config.resolved(), info)
+    for ours, trained in zip(started.get_weights(), first.model.get_weights()):  # not the seed's initialization
+        np.testing.assert_array_equal(ours, trained)
+
+    training.run(config, command=["train.py", "--second"])
+    record = json.loads((tmp_path / "second" / "config.json").read_text())["init_weights"]
+    first_metrics = json.loads((tmp_path / "first" / "metrics.json").read_text())
+    first_config = json.loads((tmp_path / "first" / "config.json").read_text())
+    assert record == {"weights": path, "sha256": file_digest(path), "command": ["train.py", "--first"],
+                      "precision": first_config["train_config"]["precision"], "schedule": first_config["schedule"],
+                      "epochs": 1, "history": first_metrics["history"]}
+
+    other = _tiny_config(tmp_path / "third", init_weights=path, spec_options={**TINY_SPEC_OPTIONS, "stage_widths": [4, 8, 32]})
+    with pytest.raises(ValueError, match=r"The weights file .* does not fit the architecture of 'resnet20v2'.*"
+                                         rf"Received: init_weights='{re.escape(path)}'$"):
+        training.build_model(other.resolved(), info)
+
+
+def test_init_weights_take_a_zoo_tag_verified_by_its_hash():
+    config = TrainConfig(model="ResNet20V2", init_weights="fashion_mnist")
+    entry = keras_resnetv2.weights.manifest.get_entry("resnet20v2.fashion_mnist")
+    assert config.init_weights_file() == str(
+        keras_resnetv2.weights.manifest.entry_folder(entry) / entry["file"]["name"])
+    model = training.build_model(config.resolved(), keras_resnetv2.data.load("fashion_mnist").info)
+    zoo = keras_resnetv2.ResNet20V2(weights="fashion_mnist", include_preprocessing=False, classifier_activation=None)
+    for ours, theirs in zip(model.get_weights(), zoo.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def _write_two_class_folder(folder, *, count):

@@ -170,6 +170,21 @@ def test_train_py_exports_a_run_as_a_zoo_entry(tiny_train_args, subprocess_env, 
     assert both["metrics"]["median_test_accuracy"] == pytest.approx(np.median(accuracies))
     assert (both["metrics"]["min_test_accuracy"], both["metrics"]["max_test_accuracy"]) == tuple(accuracies)
 
+    # A warm restart from the first run's weights: its entry records them and shows both runs.
+    weights = tmp_path / "run" / "model.weights.h5"
+    result = subprocess.run(args + ["--epochs=1", "--train_subset=256", f"--model_dir={tmp_path / 'restart'}",
+                                    f"--init_weights={weights}", "--zoo_tag=restart"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    restart = manifest.get_entry("resnet20v2.restart", tmp_path / "zoo")
+    start = restart["training"]["init_weights"]
+    assert start == {"weights": str(weights), "sha256": file_digest(weights), "command": entry["command"], "epochs": 1,
+                     "schedule": entry["training"]["schedule"]}
+    folder = manifest.entry_folder(restart, tmp_path / "zoo")
+    history = (folder / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history] == ["epoch", "1", "2"]  # both runs' epochs
+    assert restart["training"]["epoch_time_s_total"] > entry["training"]["epoch_time_s_total"]
+
 
 UNEXPORTABLE = [
     (["--zoo_tag=Fashion-MNIST"], r"A zoo tag is lower-case.*zoo_tag='Fashion-MNIST'|tag='Fashion-MNIST'"),
@@ -219,6 +234,34 @@ def test_the_export_refuses_an_unfinished_run(tmp_path):
         from keras_resnetv2.zoo.export import export_runs
 
         export_runs([str(run)], "smoke", zoo_folder=tmp_path / "zoo")
+
+
+def test_the_card_of_a_warm_restart_shows_both_runs():
+    """An entry whose run started from a 40-epoch run's weights (`train.py --init_weights`)."""
+    name = "resnet164v2.fashion_mnist"  # trained under a cosine schedule, which has a peak
+    entry = json.loads(json.dumps(ENTRIES[name]))
+    entry["training"]["init_weights"] = {"weights": "runs/first/model.weights.h5", "sha256": "ab" * 32,
+                                         "command": "python train.py --first", "epochs": 40,
+                                         "schedule": {"type": "linear_warmup_cosine", "peak": 0.5}}
+    epochs = entry["metrics"]["epochs"]
+    evaluation = json.loads((manifest.entry_folder(entry) / "evaluation.json").read_text())
+    card = cards.model_card(entry, evaluation)
+    assert f"| epochs | {epochs}, after the 40 of the run whose final weights it starts from ({40 + epochs} in all) |" in card
+    assert f"    python train.py --first\n    {entry['metrics']['runs'][0]['command']}\n" in card
+    assert f"SHA-256 `{'ab' * 32}`" in card and "One command" not in card
+    assert f"Two runs: the final weights of a 40-epoch run (its command under Reproduce), then {epochs} epochs of a second cosine cycle from them (peak 0.1; the first run's 0.5)" in card
+    assert f"iterations ({40 + epochs} epochs of batch" in card
+    assert f"| {40} + {epochs} |" in cards.readme_table({name: entry})
+    assert f"| {ENTRIES[V2]['metrics']['epochs']} |" in cards.readme_table({V2: ENTRIES[V2]})  # one run: its own
+
+
+def test_a_warm_restarts_history_follows_its_first_runs():
+    from keras_resnetv2.zoo.export import _whole_history
+
+    first = [{"epoch": 1, "accuracy": 0.5}, {"epoch": 2, "accuracy": 0.6}]
+    second = [{"epoch": 1, "accuracy": 0.55}]
+    assert _whole_history(second, {"history": first}) == first + [{"epoch": 3, "accuracy": 0.55}]
+    assert _whole_history(second, {}) == second
 
 
 @pytest.mark.parametrize("name", list(ENTRIES))
