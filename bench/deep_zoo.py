@@ -40,7 +40,9 @@ took 1,030-1,300 s there), so the schedule is a cosine decay over `EPOCHS` epoch
 `budget` recipe: Nesterov SGD, lr 0.1, linear warm-up), with Random Erasing and label
 smoothing as regularizers for the short schedule, and weight decay 5e-4, chosen from
 the ResNet-20V2 pilots in REPRODUCTION.md. The depth-56 runs (seed noise, stochastic
-depth) take the same recipe over `SHORT_EPOCHS` epochs, 25-36 minutes each there.
+depth) take the same recipe over `SHORT_EPOCHS` epochs, 25-36 minutes each there. The
+zoo's ResNet-164V2 takes it over `LONG_EPOCHS`, then a second, shorter cosine cycle from
+that run's archived final weights (`RESTART_*`, train.py's `--init_weights`: a warm restart).
 
 A quick check of the script itself (tiny nets, numbers meaningless; what the tests run):
 
