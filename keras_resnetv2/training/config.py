@@ -81,8 +81,9 @@ class TrainConfig:
             weights file of this architecture (a run's `model.weights.h5`), or a name
             from `keras_resnetv2.zoo.available_weights` of `model` (a zoo tag,
             verified by its SHA-256). The optimizer and schedule start afresh; the
-            `seed` still orders the data. config.json records the file's SHA-256 (and
-            the command that trained it, when a run's config.json lies beside it).
+            `seed` still orders the data. config.json records the file's SHA-256, and
+            the command, schedule and history of the run that trained it when that
+            run's config.json and metrics.json lie beside it (`artifacts.init_weights_record`).
         verbose: `model.fit` verbosity: 0, 1 (progress bar), 2 (one line per epoch)
             or "auto": 1 on a terminal, 2 otherwise (`fit_verbosity`).
     """

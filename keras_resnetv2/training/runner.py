@@ -40,10 +40,11 @@ def build_model(config, info, replicas=None):
 
     The registered builder makes the net, with BatchNorm through the fused kernel
     (`keras_resnetv2.models.batchnorm`) when `config.fused_batchnorm`, else Keras'
-    layer, and loads `config.init_weights` when given; a clone then adds the kernel L2 penalty and synchronizes BatchNorm
-    statistics across `replicas` (default: the current strategy's) when there are
-    several and `config.sync_batchnorm`, through the layers' public config, so the
-    trained weights load unchanged into the plain builder.
+    layer, and loads `config.init_weights` when given; a clone then adds the kernel
+    L2 penalty and synchronizes BatchNorm statistics across `replicas` (default: the
+    current strategy's) when there are several and `config.sync_batchnorm`, through
+    the layers' public config, so the trained weights load unchanged into the plain
+    builder.
     """
     tensorflow = keras.backend.backend() == "tensorflow"
     if replicas is None and tensorflow:

@@ -94,7 +94,7 @@ def _reproduce(entry):
     if not start:
         return f"{'One command per seed' if len(metrics['runs']) > 1 else 'One command'} (from the repository root):\n\n{runs}"
     first = f"    {start['command']}" if start.get("command") else f"    (not recorded: the file {start['weights']})"
-    return (f"Two runs (from the repository root): the first, then a second cosine cycle from its final weights "
+    return (f"Two runs (from the repository root): the first, then the second from its final weights "
             f"(`--init_weights`, the file with SHA-256 `{start['sha256']}`; point it at the first run's "
             f"`model.weights.h5`):\n\n{first}\n{runs}")
 

@@ -36,12 +36,12 @@ def departures(entry):
                      f"{training['batch_size']}) instead of {PAPER_ITERATIONS:,}: the CPU time this training had.")
     if start:
         first = f"a {start['epochs']}-epoch run" if start.get("epochs") else "another run"
-        peaks = [s.get("peak") for s in (start.get("schedule") or {}, training["schedule"])]
+        peaks = [run.get("peak") for run in (start.get("schedule") or {}, training["schedule"])]
         peak = f" (peak {peaks[1]:g}; the first run's {peaks[0]:g})" if None not in peaks else ""
         found.append(f"Two runs: the final weights of {first} (its command under Reproduce), then "
-                     f"{_count(training['epochs'], 'epoch')} of a second cosine cycle from them{peak} (a warm restart, "
-                     "Loshchilov & Hutter 2017), instead of one schedule: the first run's accuracy was still "
-                     "rising at its end, and a restart continues it where a longer single run starts over.")
+                     f"{_count(training['epochs'], 'epoch')} of a second schedule from them{peak} (a warm restart, "
+                     "Loshchilov & Hutter 2017), instead of one schedule: the second run continues the first "
+                     "where a longer single run would start over (README, \"The deep-zoo campaign\").")
     schedule = training["schedule"]
     if schedule["type"] == "linear_warmup_cosine":
         warmup = (f"a linear warm-up to {schedule['peak']:g} over {_count(schedule['warmup_steps'], 'iteration')}, "

@@ -249,7 +249,7 @@ def test_the_card_of_a_warm_restart_shows_both_runs():
     assert f"| epochs | {epochs}, after the 40 of the run whose final weights it starts from ({40 + epochs} in all) |" in card
     assert f"    python train.py --first\n    {entry['metrics']['runs'][0]['command']}\n" in card
     assert f"SHA-256 `{'ab' * 32}`" in card and "One command" not in card
-    assert f"Two runs: the final weights of a 40-epoch run (its command under Reproduce), then {epochs} epochs of a second cosine cycle from them (peak 0.1; the first run's 0.5)" in card
+    assert f"Two runs: the final weights of a 40-epoch run (its command under Reproduce), then {epochs} epochs of a second schedule from them (peak 0.1; the first run's 0.5)" in card
     assert f"iterations ({40 + epochs} epochs of batch" in card
     assert f"| {40} + {epochs} |" in cards.readme_table({name: entry})
     assert f"| {ENTRIES[V2]['metrics']['epochs']} |" in cards.readme_table({V2: ENTRIES[V2]})  # one run: its own
