@@ -34,8 +34,9 @@ def test_plan_trains_the_pair_with_one_recipe_after_the_seed_noise():
     v2, v1 = by_name["resnet164v2"]["flags"], by_name["resnet164"]["flags"]
     assert v2[0] == "--model=ResNet164V2" and v1[0] == "--model=ResNet164"
     assert v2[1:] == v1[1:]  # same recipe, seed and epochs
-    roles = [e["role"] for e in deep_zoo.PLAN]  # noise, the pair, the long zoo run and its restart, the SD re-runs
-    assert roles == ["noise"] * 6 + ["pair"] * 2 + ["zoo"] * 2 + ["drop_path"] * 2
+    # noise, the pair, the long zoo run and its restart, the SD re-runs, the longest zoo run
+    roles = [e["role"] for e in deep_zoo.PLAN]
+    assert roles == ["noise"] * 6 + ["pair"] * 2 + ["zoo"] * 2 + ["drop_path"] * 2 + ["zoo"]
     long = by_name[f"resnet164v2_e{deep_zoo.LONG_EPOCHS}"]["flags"]  # the pair's recipe, only longer
     assert sorted(set(v2) - set(long)) == [f"--epochs={deep_zoo.EPOCHS}"]
     assert sorted(set(long) - set(v2)) == [f"--epochs={deep_zoo.LONG_EPOCHS}"]
@@ -45,6 +46,8 @@ def test_plan_trains_the_pair_with_one_recipe_after_the_seed_noise():
         f"--epochs={deep_zoo.RESTART_EPOCHS}", f"--init_weights={deep_zoo.RESTART_FROM}",
         f"--learning_rate={deep_zoo.RESTART_LEARNING_RATE}"]
     assert os.path.isfile(os.path.join(deep_zoo.REPO_ROOT, deep_zoo.RESTART_FROM))  # committed, archived
+    longest = by_name[f"resnet164v2_e{deep_zoo.LONGEST_EPOCHS}"]["flags"]  # the pair's recipe, longer still
+    assert sorted(set(longest) - set(v2)) == [f"--epochs={deep_zoo.LONGEST_EPOCHS}"]
     for name in ("resnet56v2", "resnet56"):
         runs = [by_name[f"{name}_seed{seed}"] for seed in range(3)]
         assert [deep_zoo._flag(r["flags"], "seed") for r in runs] == ["0", "1", "2"]
@@ -127,7 +130,8 @@ def test_a_keep_weights_run_archives_a_folder_the_zoo_export_takes(tmp_path):
     assert deep_zoo.run_state(str(fresh), entry, str(archive))["state"] == "pending"
     assert [e["name"] for e in deep_zoo.PLAN if e.get("keep_weights")] == [
         "resnet164v2", "resnet164", f"resnet164v2_e{deep_zoo.LONG_EPOCHS}",
-        f"resnet164v2_e{deep_zoo.LONG_EPOCHS}_restart{deep_zoo.RESTART_EPOCHS}"]
+        f"resnet164v2_e{deep_zoo.LONG_EPOCHS}_restart{deep_zoo.RESTART_EPOCHS}",
+        f"resnet164v2_e{deep_zoo.LONGEST_EPOCHS}"]
 
 
 def test_the_built_in_plan_archives_into_the_repository_and_a_test_plan_nowhere(monkeypatch):
