@@ -243,13 +243,13 @@ def test_the_card_of_a_warm_restart_shows_both_runs():
     entry["training"]["init_weights"] = {"weights": "runs/first/model.weights.h5", "sha256": "ab" * 32,
                                          "command": "python train.py --first", "epochs": 40,
                                          "schedule": {"type": "linear_warmup_cosine", "peak": 0.5}}
-    epochs = entry["metrics"]["epochs"]
+    epochs, peak = entry["metrics"]["epochs"], entry["training"]["schedule"]["peak"]
     evaluation = json.loads((manifest.entry_folder(entry) / "evaluation.json").read_text())
     card = cards.model_card(entry, evaluation)
     assert f"| epochs | {epochs}, after the 40 of the run whose final weights it starts from ({40 + epochs} in all) |" in card
     assert f"    python train.py --first\n    {entry['metrics']['runs'][0]['command']}\n" in card
     assert f"SHA-256 `{'ab' * 32}`" in card and "One command" not in card
-    assert f"Two runs: the final weights of a 40-epoch run (its command under Reproduce), then {epochs} epochs of a second schedule from them (peak 0.1; the first run's 0.5)" in card
+    assert f"Two runs: the final weights of a 40-epoch run (its command under Reproduce), then {epochs} epochs of a second schedule from them (peak {peak:g}; the first run's 0.5)" in card
     assert f"iterations ({40 + epochs} epochs of batch" in card
     assert f"| {40} + {epochs} |" in cards.readme_table({name: entry})
     assert f"| {ENTRIES[V2]['metrics']['epochs']} |" in cards.readme_table({V2: ENTRIES[V2]})  # one run: its own
